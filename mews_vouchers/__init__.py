@@ -1,0 +1,1 @@
+"""Asyncio SDK for the voucher operations of the Mews Connector API."""

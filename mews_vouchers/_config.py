@@ -1,0 +1,48 @@
+"""Configuration values of the client: the rate limit and the retry policy."""
+
+from __future__ import annotations
+
+import attrs
+
+from ._constants import (
+    DEFAULT_INITIAL_BACKOFF,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_BACKOFF,
+    DEFAULT_MAX_RETRY_AFTER,
+    RATE_LIMIT_PER_SECONDS,
+    RATE_LIMIT_REQUESTS,
+)
+
+
+def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+
+
+def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value >= 0:
+        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+
+
+@attrs.frozen(kw_only=False)
+class RateLimit:
+    """A sliding-window request limit: at most *requests* in any *per_seconds* window."""
+
+    requests: int = attrs.field(default=RATE_LIMIT_REQUESTS, validator=_positive)
+    per_seconds: float = attrs.field(default=RATE_LIMIT_PER_SECONDS, validator=_positive)
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """How failed requests are retried: bounded attempts, exponential backoff with jitter.
+
+    *max_attempts* counts every try of one request, the first included, whatever
+    failed.  A 429 is always retried after its ``Retry-After`` (clamped to
+    *max_retry_after*), within the same budget of attempts.
+    """
+
+    max_attempts: int = attrs.field(default=DEFAULT_MAX_ATTEMPTS, validator=_positive)
+    initial_backoff: float = attrs.field(default=DEFAULT_INITIAL_BACKOFF, validator=_non_negative)
+    max_backoff: float = attrs.field(default=DEFAULT_MAX_BACKOFF, validator=_non_negative)
+    jitter: bool = True
+    max_retry_after: float = attrs.field(default=DEFAULT_MAX_RETRY_AFTER, validator=_non_negative)

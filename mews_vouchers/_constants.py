@@ -1,0 +1,62 @@
+"""One source of truth for every limit and default of the Mews voucher API.
+
+The validation, the batcher, the pagination, the simulator and the tests all
+read these names; a limit written as a literal anywhere else is a bug.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+DEMO_URL: Final = "https://api.mews-demo.com"
+PRODUCTION_URL: Final = "https://api.mews.com"
+API_PREFIX: Final = "/api/connector/v1"
+
+# Items per write request and ids per filter list (the API's "max 1000 items").
+MAX_ITEMS_PER_REQUEST: Final = 1000
+# Limitation.Count bounds for getAll.
+MIN_PAGE_SIZE: Final = 1
+MAX_PAGE_SIZE: Final = 1000
+
+MAX_NAME_LENGTH: Final = 128
+MAX_EXTERNAL_IDENTIFIER_LENGTH: Final = 255
+MAX_ASSIGNED_RATE_IDS: Final = 10
+MAX_VOUCHER_CODE_VALUE_LENGTH: Final = 128
+# The UpdatedUtc filter of getAll spans at most this many calendar months.
+MAX_UPDATED_INTERVAL_MONTHS: Final = 3
+
+# The documented request limit: per AccessToken, sliding window.
+RATE_LIMIT_REQUESTS: Final = 200
+RATE_LIMIT_PER_SECONDS: Final = 30.0
+
+# Client defaults (API.md section 1).
+DEFAULT_MAX_CONCURRENCY: Final = 8
+DEFAULT_TIMEOUT: Final = 60.0
+DEFAULT_CHUNK_SIZE: Final = MAX_ITEMS_PER_REQUEST
+DEFAULT_PAGE_SIZE: Final = MAX_PAGE_SIZE
+
+# Retry defaults (API.md section 4).
+DEFAULT_MAX_ATTEMPTS: Final = 5
+DEFAULT_INITIAL_BACKOFF: Final = 0.5
+DEFAULT_MAX_BACKOFF: Final = 30.0
+# A Retry-After above this is clamped to it: a server asking for an hour is not
+# obeyed blindly by a job that would then sit silent for an hour.
+DEFAULT_MAX_RETRY_AFTER: Final = 60.0
+
+# Operation names, as they appear in the path after API_PREFIX.
+VOUCHERS_GET_ALL: Final = "vouchers/getAll"
+VOUCHERS_ADD: Final = "vouchers/add"
+VOUCHERS_UPDATE: Final = "vouchers/update"
+VOUCHERS_DELETE: Final = "vouchers/delete"
+VOUCHER_CODES_GET_ALL: Final = "voucherCodes/getAll"
+VOUCHER_CODES_ADD: Final = "voucherCodes/add"
+VOUCHER_CODES_DELETE: Final = "voucherCodes/delete"
+OPERATIONS: Final = (
+    VOUCHERS_GET_ALL,
+    VOUCHERS_ADD,
+    VOUCHERS_UPDATE,
+    VOUCHERS_DELETE,
+    VOUCHER_CODES_GET_ALL,
+    VOUCHER_CODES_ADD,
+    VOUCHER_CODES_DELETE,
+)
