@@ -1,1 +1,86 @@
-"""Asyncio SDK for the voucher operations of the Mews Connector API."""
+"""Asyncio SDK for the voucher operations of the Mews Connector API.
+
+Start with :class:`MewsClient`; test against :class:`mews_vouchers.testing.MewsSimulator`.
+"""
+
+from ._client import MewsClient, __version__
+from ._config import RateLimit, RetryPolicy
+from ._constants import DEMO_URL, PRODUCTION_URL
+from ._errors import (
+    AuthenticationError,
+    BadRequestError,
+    BulkOperationError,
+    ChunkFailure,
+    ForbiddenError,
+    MewsApiError,
+    MewsConfigError,
+    MewsConnectionError,
+    MewsError,
+    MewsTimeoutError,
+    MewsValidationError,
+    PaginationError,
+    RateLimitError,
+    RequestTimeoutError,
+    ServerError,
+)
+from ._models import (
+    UNSET,
+    ActivityState,
+    Company,
+    Rate,
+    TimeInterval,
+    Unset,
+    Voucher,
+    VoucherAssignment,
+    VoucherCode,
+    VoucherCodeParameters,
+    VoucherExtent,
+    VoucherParameters,
+    VouchersResult,
+    VoucherType,
+    VoucherUpdate,
+)
+from ._pagination import ItemStream, PageStream
+from ._requester import ClientStats
+
+__all__ = [
+    "DEMO_URL",
+    "PRODUCTION_URL",
+    "UNSET",
+    "ActivityState",
+    "AuthenticationError",
+    "BadRequestError",
+    "BulkOperationError",
+    "ChunkFailure",
+    "ClientStats",
+    "Company",
+    "ForbiddenError",
+    "ItemStream",
+    "MewsApiError",
+    "MewsClient",
+    "MewsConfigError",
+    "MewsConnectionError",
+    "MewsError",
+    "MewsTimeoutError",
+    "MewsValidationError",
+    "PageStream",
+    "PaginationError",
+    "Rate",
+    "RateLimit",
+    "RateLimitError",
+    "RequestTimeoutError",
+    "RetryPolicy",
+    "ServerError",
+    "TimeInterval",
+    "Unset",
+    "Voucher",
+    "VoucherAssignment",
+    "VoucherCode",
+    "VoucherCodeParameters",
+    "VoucherExtent",
+    "VoucherParameters",
+    "VoucherType",
+    "VoucherUpdate",
+    "VouchersResult",
+    "__version__",
+]

@@ -1,0 +1,218 @@
+"""The client: configuration, lifecycle, and the resources ``vouchers`` and ``voucher_codes``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import time
+import weakref
+from collections.abc import AsyncIterator, Mapping
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+import anyio
+
+from ._config import RateLimit, RetryPolicy
+from ._constants import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_TIMEOUT,
+    DEMO_URL,
+    MAX_ITEMS_PER_REQUEST,
+    MAX_PAGE_SIZE,
+    MIN_PAGE_SIZE,
+)
+from ._errors import MewsConfigError, MewsConnectionError, unwrap_group
+from ._pagination import PageStream
+from ._ratelimit import Clock, RateLimiter, Sleep
+from ._requester import ClientStats, Requester
+from ._resources import VoucherCodes, Vouchers
+from ._secrets import mask
+from ._transport import AiohttpTransport, Transport
+
+__version__ = "0.1.0"
+
+ENV_CLIENT_TOKEN = "MEWS_CLIENT_TOKEN"
+ENV_ACCESS_TOKEN = "MEWS_ACCESS_TOKEN"
+ENV_CLIENT = "MEWS_CLIENT"
+ENV_BASE_URL = "MEWS_BASE_URL"
+
+
+def _require_text(name: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise MewsConfigError(f"{name} must be a non-empty string")
+    return value
+
+
+def _require_int(name: str, value: object, low: int, high: int | None = None) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise MewsConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+    if high is not None and value > high:
+        raise MewsConfigError(f"{name} must be {low}..{high}, got {value!r}")
+    return value
+
+
+class MewsClient:
+    """An asyncio client for the voucher operations of the Mews Connector API.
+
+    Use it as ``async with MewsClient(...) as client:`` or close it with ``aclose()``.
+    One client holds one access token; its requests share one rate limiter, one
+    concurrency limit and one HTTP session (yours, if you pass *session*: it is never
+    closed by the client).  It may be used from many tasks at once.
+    """
+
+    def __init__(
+        self,
+        *,
+        client_token: str,
+        access_token: str,
+        client: str,
+        base_url: str = DEMO_URL,
+        session: aiohttp.ClientSession | None = None,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        rate_limit: RateLimit | None = RateLimit(),
+        retry: RetryPolicy = RetryPolicy(),
+        timeout: float = DEFAULT_TIMEOUT,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        transport: Transport | None = None,
+        clock: Clock | None = None,
+        sleep: Sleep | None = None,
+    ) -> None:
+        self._client_token = _require_text("client_token", client_token)
+        self._access_token = _require_text("access_token", access_token)
+        self.client_name = _require_text("client", client)
+        base_url = _require_text("base_url", base_url)
+        if not base_url.startswith(("http://", "https://")):
+            raise MewsConfigError(f"base_url must start with http:// or https://, got {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self.max_concurrency = _require_int("max_concurrency", max_concurrency, 1)
+        self.chunk_size = _require_int("chunk_size", chunk_size, 1, MAX_ITEMS_PER_REQUEST)
+        self.page_size = _require_int("page_size", page_size, MIN_PAGE_SIZE, MAX_PAGE_SIZE)
+        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not timeout > 0:
+            raise MewsConfigError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
+            raise MewsConfigError(f"rate_limit must be a RateLimit or None, got {rate_limit!r}")
+        if not isinstance(retry, RetryPolicy):
+            raise MewsConfigError(f"retry must be a RetryPolicy, got {retry!r}")
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise MewsConfigError("session must be an aiohttp.ClientSession")
+        self.timeout = float(timeout)
+        self.retry = retry
+        self.rate_limit = rate_limit
+        self._clock = clock or time.monotonic
+        self._sleep = sleep or anyio.sleep
+        self._transport = transport or AiohttpTransport(
+            self.base_url,
+            session=session,
+            connections=self.max_concurrency,
+            user_agent=f"mews-vouchers/{__version__}",
+        )
+        self._requester = Requester(
+            transport=self._transport,
+            client_token=self._client_token,
+            access_token=self._access_token,
+            client=self.client_name,
+            retry=retry,
+            limiter=RateLimiter(rate_limit, clock=self._clock, sleep=self._sleep),
+            capacity=anyio.CapacityLimiter(self.max_concurrency),
+            timeout=self.timeout,
+            sleep=self._sleep,
+            clock=self._clock,
+            rng=random.Random(),
+        )
+        self._scopes: set[anyio.CancelScope] = set()
+        self._streams: weakref.WeakSet[PageStream[Any]] = weakref.WeakSet()
+        self._closed = False
+        self.vouchers = Vouchers(self)
+        """The ``vouchers/*`` operations."""
+        self.voucher_codes = VoucherCodes(self)
+        """The ``voucherCodes/*`` operations."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> MewsClient:
+        """Build a client from ``MEWS_CLIENT_TOKEN``, ``MEWS_ACCESS_TOKEN``, ``MEWS_CLIENT``
+        and ``MEWS_BASE_URL``; keyword arguments override them and set everything else.
+        """
+        env = os.environ if environ is None else environ
+        names = {
+            "client_token": ENV_CLIENT_TOKEN,
+            "access_token": ENV_ACCESS_TOKEN,
+            "client": ENV_CLIENT,
+            "base_url": ENV_BASE_URL,
+        }
+        kwargs = dict(overrides)
+        for param, var in names.items():
+            if param in kwargs:
+                continue
+            value = env.get(var, "").strip()
+            if value:
+                kwargs[param] = value
+            elif param != "base_url":
+                raise MewsConfigError(f"environment variable {var} is not set (needed for {param})")
+        return cls(**kwargs)
+
+    @property
+    def stats(self) -> ClientStats:
+        """Return the counters of requests, retries and 429s of this client so far."""
+        return self._requester.stats
+
+    @property
+    def closed(self) -> bool:
+        """Return whether ``aclose()`` was called."""
+        return self._closed
+
+    def __repr__(self) -> str:
+        return (
+            f"MewsClient(base_url={self.base_url!r}, client={self.client_name!r}, "
+            f"client_token={mask(self._client_token)!r}, "
+            f"access_token={mask(self._access_token)!r})"
+        )
+
+    async def __aenter__(self) -> MewsClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """End every call still running on this client, then close what the client owns."""
+        self._closed = True
+        for scope in list(self._scopes):
+            scope.cancel()
+        for stream in list(self._streams):
+            await stream.aclose()
+        await self._transport.aclose()
+
+    @contextlib.asynccontextmanager
+    async def _call(self) -> AsyncIterator[None]:
+        """Run one public call: refused once closed, ended by aclose(), no ExceptionGroup out."""
+        if self._closed:
+            raise MewsConnectionError("the client is closed", ambiguous=False)
+        scope = anyio.CancelScope()
+        self._scopes.add(scope)
+        try:
+            with scope:
+                try:
+                    yield
+                except BaseExceptionGroup as group:
+                    raise unwrap_group(group) from None
+        finally:
+            self._scopes.discard(scope)
+        if scope.cancelled_caught:
+            raise MewsConnectionError(
+                "the client was closed while the call was running", ambiguous=True
+            )
+
+    async def _sleep_for(self, seconds: float) -> None:
+        deadline = self._clock() + seconds
+        while (remaining := deadline - self._clock()) > 0:
+            await self._sleep(remaining)

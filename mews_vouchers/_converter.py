@@ -1,0 +1,335 @@
+"""The one cattrs converter that owns every wire rule.
+
+Models know nothing of the wire; this module says how they travel:
+
+- keys are PascalCase (``service_id`` <-> ``ServiceId``); unknown response keys are ignored;
+- datetimes are read from ISO 8601 (``Z`` or an offset, up to 7 fractional digits) and
+  written as ``YYYY-MM-DDThh:mm:ssZ``; UUIDs are strings on the wire;
+- enums travel as their values; a value the server adds later reads as a stand-in member
+  (see :func:`is_known_member`) instead of making the whole page unreadable;
+- ``null`` lists read as empty lists; optional request fields that are ``None`` are left out;
+- :class:`VoucherUpdate` fields are update values: ``UNSET`` -> ``null`` (not updated),
+  any value -> ``{"Value": value}`` (``None`` -> ``{"Value": null}``, which clears it);
+- a voucher or code without ``IsActive`` takes it from ``ActivityState``, and the reverse.
+
+Leaf hooks (UUID, datetime, enums, lists) are registered before the class hook factory,
+which builds each class hook lazily on first use, so every class hook sees them.
+"""
+
+from __future__ import annotations
+
+import enum
+import typing
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from ._models import (
+    UNSET,
+    ActivityState,
+    Voucher,
+    VoucherCode,
+    VoucherUpdate,
+)
+
+T = TypeVar("T")
+
+__all__ = ["converter", "is_known_member", "structure", "unstructure"]
+
+
+def pascal(name: str) -> str:
+    """Return the PascalCase wire name of a snake_case field name."""
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+
+
+# --- UUIDs -----------------------------------------------------------------------------------
+
+_new = object.__new__
+_set = object.__setattr__
+_UNKNOWN_SAFETY = uuid.SafeUUID.unknown
+# Ids that repeat across a page (service, enterprise, company, rate) are parsed once; the cache
+# is cleared when full so a long stream cannot grow it without bound.
+_UUID_CACHE: dict[str, uuid.UUID] = {}
+_CACHE_LIMIT = 4096
+
+
+def parse_uuid(text: str) -> uuid.UUID:
+    """Parse a canonical UUID string quickly, falling back to ``uuid.UUID`` for other forms."""
+    if len(text) == 36 and text[8] == "-" and text[13] == "-" and text[18] == "-":
+        # uuid.UUID(text) spends most of its time in checks that the canonical form
+        # already passes; int() still refuses any non-hex character.
+        value = _new(uuid.UUID)
+        _set(value, "int", int(text.replace("-", ""), 16))
+        _set(value, "is_safe", _UNKNOWN_SAFETY)
+        return value
+    return uuid.UUID(text)
+
+
+def _structure_uuid(value: Any, _: Any) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"expected a UUID string, got {type(value).__name__}")
+    return parse_uuid(value)
+
+
+def structure_shared_uuid(value: Any, _: Any = None) -> uuid.UUID:
+    """Structure an id that likely repeats across items, through a small cache."""
+    cached = _UUID_CACHE.get(value)
+    if cached is None:
+        cached = _structure_uuid(value, None)
+        if len(_UUID_CACHE) >= _CACHE_LIMIT:
+            _UUID_CACHE.clear()
+        _UUID_CACHE[value] = cached
+    return cached
+
+
+def structure_shared_opt_uuid(value: Any, _: Any = None) -> uuid.UUID | None:
+    """Structure an optional id that likely repeats across items (``null`` reads as None)."""
+    return None if value is None else structure_shared_uuid(value)
+
+
+# --- datetimes -------------------------------------------------------------------------------
+
+_DATETIME_CACHE: dict[str, datetime] = {}
+
+
+def parse_datetime(text: str) -> datetime:
+    """Parse an ISO 8601 datetime into an aware UTC datetime (naive input is taken as UTC)."""
+    try:
+        value = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"not an ISO 8601 datetime: {text!r}") from None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value
+
+
+def _structure_datetime(value: Any, _: Any) -> datetime:
+    if not isinstance(value, str):
+        if isinstance(value, datetime):
+            return parse_datetime(value.isoformat())
+        raise TypeError(f"expected a datetime string, got {type(value).__name__}")
+    cached = _DATETIME_CACHE.get(value)
+    if cached is None:
+        cached = parse_datetime(value)
+        if len(_DATETIME_CACHE) >= _CACHE_LIMIT:
+            _DATETIME_CACHE.clear()
+        _DATETIME_CACHE[value] = cached
+    return cached
+
+
+def format_datetime(value: datetime) -> str:
+    """Format an aware datetime as the API writes it: ``YYYY-MM-DDThh:mm:ssZ``."""
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r} cannot be sent")
+    value = value.astimezone(UTC)
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+        f"T{value.hour:02d}:{value.minute:02d}:{value.second:02d}Z"
+    )
+
+
+# --- enums -----------------------------------------------------------------------------------
+
+E = TypeVar("E", bound=enum.Enum)
+_STAND_INS: dict[tuple[type[enum.Enum], Any], enum.Enum] = {}
+
+
+def _stand_in(cls: type[E], value: Any) -> E:
+    """Return a stand-in member of *cls* for a value the server added after this release."""
+    key = (cls, value)
+    member = _STAND_INS.get(key)
+    if member is None:
+        member = _new(cls)
+        _set(member, "_value_", value)
+        _set(member, "_name_", f"UNKNOWN_{value}")
+        _set(member, "_sort_order_", len(cls.__members__))
+        _STAND_INS[key] = member
+    return typing.cast(E, member)
+
+
+def is_known_member(member: enum.Enum) -> bool:
+    """Return whether *member* is a real member of its enum, not a stand-in read from the wire."""
+    return type(member)._value2member_map_.get(member.value) is member
+
+
+def _enum_structure_factory(cls: type[E]) -> Callable[[Any, Any], E]:
+    members = cls._value2member_map_
+
+    def structure_enum(value: Any, _: Any) -> E:
+        member = members.get(value)
+        if member is not None:
+            return typing.cast(E, member)
+        if not isinstance(value, str):
+            raise TypeError(f"expected a {cls.__name__} string, got {type(value).__name__}")
+        return _stand_in(cls, value)
+
+    return structure_enum
+
+
+# --- the converter ---------------------------------------------------------------------------
+
+converter = cattrs.Converter(detailed_validation=False)
+
+converter.register_structure_hook(uuid.UUID, _structure_uuid)
+converter.register_unstructure_hook(uuid.UUID, str)
+converter.register_structure_hook(datetime, _structure_datetime)
+converter.register_unstructure_hook(datetime, format_datetime)
+converter.register_structure_hook_factory(
+    lambda t: isinstance(t, type) and issubclass(t, enum.Enum), _enum_structure_factory
+)
+converter.register_unstructure_hook_factory(
+    lambda t: isinstance(t, type) and issubclass(t, enum.Enum), lambda _: lambda m: m.value
+)
+
+
+def _is_list(t: Any) -> bool:
+    return typing.get_origin(t) is list
+
+
+def _list_structure_factory(t: Any) -> Callable[[Any, Any], list[Any]]:
+    (item_type,) = typing.get_args(t)
+    item_hook = converter.get_structure_hook(item_type)
+
+    def structure_list(value: Any, _: Any) -> list[Any]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise TypeError(f"expected a list, got {type(value).__name__}")
+        return [item_hook(item, item_type) for item in value]
+
+    return structure_list
+
+
+def _is_sequence(t: Any) -> bool:
+    return typing.get_origin(t) in (list, tuple)
+
+
+def _sequence_unstructure_factory(t: Any) -> Callable[[Any], list[Any]]:
+    item_type = typing.get_args(t)[0]
+    item_hook = converter.get_unstructure_hook(item_type)
+    return lambda values: [item_hook(v) for v in values]
+
+
+converter.register_structure_hook_factory(_is_list, _list_structure_factory)
+converter.register_unstructure_hook_factory(_is_sequence, _sequence_unstructure_factory)
+
+# Fields holding ids that repeat across the items of a page.
+_SHARED_IDS = frozenset(
+    {"service_id", "enterprise_id", "company_id", "travel_agency_id", "voucher_id", "rate_id"}
+)
+
+
+def _class_structure_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
+    overrides = {}
+    for field in attrs.fields(cls):
+        hook: Callable[[Any, Any], Any] | None = None
+        if field.name in _SHARED_IDS:
+            hook = structure_shared_opt_uuid if field.default is None else structure_shared_uuid
+        overrides[field.name] = override(rename=pascal(field.name), struct_hook=hook)
+    return make_dict_structure_fn(cls, converter, **overrides)  # type: ignore[arg-type]
+
+
+def _class_unstructure_factory(cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
+    overrides = {
+        # Optional request fields that are None are left out; defaults that are values
+        # (an Extent's False flags) are always sent.
+        field.name: override(rename=pascal(field.name), omit_if_default=field.default is None)
+        for field in attrs.fields(cls)
+    }
+    return make_dict_unstructure_fn(cls, converter, **overrides)  # type: ignore[arg-type]
+
+
+converter.register_structure_hook_factory(attrs.has, _class_structure_factory)
+converter.register_unstructure_hook_factory(attrs.has, _class_unstructure_factory)
+
+
+# --- special cases: activity, update values ----------------------------------------------------
+
+
+def _activity_tolerant(cls: type[T]) -> Callable[[Any, Any], T]:
+    """Wrap the generated hook of *cls*: IsActive and ActivityState stand in for each other."""
+    generated = _class_structure_factory(cls)
+
+    def structure(value: Any, _: Any) -> T:
+        if not isinstance(value, dict):
+            raise TypeError(f"expected an object for {cls.__name__}, got {type(value).__name__}")
+        if cls is VoucherCode and "Id" not in value:
+            # The older docs show codes without Id (vouchers/getAll extent).
+            value = {**value, "Id": None}
+        is_active = value.get("IsActive")
+        state = value.get("ActivityState")
+        if is_active is None and state is not None:
+            value = {**value, "IsActive": state == ActivityState.ACTIVE.value}
+        elif state is None and isinstance(is_active, bool):
+            value = {
+                **value,
+                "ActivityState": (
+                    ActivityState.ACTIVE if is_active else ActivityState.DELETED
+                ).value,
+            }
+        return typing.cast(T, generated(value, cls))
+
+    return structure
+
+
+converter.register_structure_hook(Voucher, _activity_tolerant(Voucher))
+converter.register_structure_hook(VoucherCode, _activity_tolerant(VoucherCode))
+
+_UPDATE_FIELDS = [f for f in attrs.fields(VoucherUpdate) if f.name != "voucher_id"]
+
+
+def _unstructure_value(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [converter.unstructure(item) for item in value]
+    return None if value is None else converter.unstructure(value)
+
+
+def _unstructure_update(update: VoucherUpdate) -> dict[str, Any]:
+    wire: dict[str, Any] = {"VoucherId": str(update.voucher_id)}
+    for field in _UPDATE_FIELDS:
+        value = getattr(update, field.name)
+        if value is UNSET:
+            wire[pascal(field.name)] = None
+        else:
+            wire[pascal(field.name)] = {
+                "Value": None if value is None else converter.unstructure(value)
+            }
+    return wire
+
+
+def _structure_update(value: Any, _: Any) -> VoucherUpdate:
+    if not isinstance(value, dict):
+        raise TypeError(f"expected an object for VoucherUpdate, got {type(value).__name__}")
+    kwargs: dict[str, Any] = {"voucher_id": value["VoucherId"]}
+    for field in _UPDATE_FIELDS:
+        wrapper = value.get(pascal(field.name))
+        if wrapper is None:
+            continue  # absent or null: not updated
+        if not isinstance(wrapper, dict) or "Value" not in wrapper:
+            raise TypeError(f"{pascal(field.name)} must be null or {{\"Value\": ...}}")
+        kwargs[field.name] = wrapper["Value"]
+    # The model's own converters parse ids, datetimes and the type.
+    return VoucherUpdate(**kwargs)
+
+
+converter.register_unstructure_hook(VoucherUpdate, _unstructure_update)
+converter.register_structure_hook(VoucherUpdate, _structure_update)
+
+
+def structure(data: Any, cls: type[T]) -> T:
+    """Structure wire data into *cls* with the one converter."""
+    return converter.structure(data, cls)
+
+
+def unstructure(obj: Any) -> dict[str, Any]:
+    """Unstructure a model into its wire object with the one converter."""
+    return typing.cast(dict[str, Any], converter.unstructure(obj))

@@ -1,0 +1,241 @@
+"""One API call: encode, wait for a rate-limit slot, send, read, map errors, retry, log.
+
+The requester is shared by every request of a client.  It knows the tokens (and keeps
+them out of every message), the retry policy, the rate limiter and the concurrency limit.
+Callers that need to know whether a failed write may have been applied pass an
+:class:`AttemptRecord`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import typing
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import anyio
+import attrs
+import orjson
+
+from ._config import RetryPolicy
+from ._constants import API_PREFIX
+from ._errors import (
+    MewsApiError,
+    MewsConnectionError,
+    MewsError,
+    RateLimitError,
+    RequestTimeoutError,
+    error_class_for,
+)
+from ._ratelimit import Clock, RateLimiter, Sleep
+from ._retry import may_have_applied, parse_retry_after, retry_delay, should_retry
+from ._secrets import redact
+from ._transport import RawResponse, Transport
+
+logger = logging.getLogger("mews_vouchers")
+T = TypeVar("T")
+
+
+@attrs.define
+class ClientStats:
+    """Counters of what a client has sent and met, for progress summaries and tests."""
+
+    requests: int = 0
+    """HTTP requests sent (every attempt counts)."""
+    retries: int = 0
+    """Attempts that were retries of an earlier one."""
+    rate_limited: int = 0
+    """429 answers met."""
+    failed: int = 0
+    """Attempts that ended in an error of any kind."""
+    resolved_ambiguous: int = 0
+    """Ambiguous add chunks whose outcome was settled by looking up external identifiers."""
+
+
+@attrs.define
+class AttemptRecord:
+    """What the attempts of one logical request did: how many, and whether any may have applied."""
+
+    attempts: int = 0
+    maybe_applied: bool = False
+    last_error: MewsError | None = None
+
+
+class Requester:
+    """Sends API calls for one client: auth, encoding, rate limit, retries, error mapping."""
+
+    def __init__(
+        self,
+        *,
+        transport: Transport,
+        client_token: str,
+        access_token: str,
+        client: str,
+        retry: RetryPolicy,
+        limiter: RateLimiter,
+        capacity: anyio.CapacityLimiter,
+        timeout: float,
+        sleep: Sleep = anyio.sleep,
+        clock: Clock = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._transport = transport
+        self._auth = {"ClientToken": client_token, "AccessToken": access_token, "Client": client}
+        self._secrets = (client_token, access_token)
+        self.retry = retry
+        self.limiter = limiter
+        self.capacity = capacity
+        self.timeout = timeout
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self.stats = ClientStats()
+
+    async def call(
+        self,
+        operation: str,
+        params: dict[str, Any],
+        *,
+        items: int,
+        idempotent: bool,
+        parse: Callable[[dict[str, Any]], T],
+        retry_timeouts: bool = True,
+        record: AttemptRecord | None = None,
+    ) -> T:
+        """Send *operation* with *params* and return ``parse(answer)``, retrying per policy.
+
+        *items* is only for the log.  An answer that *parse* cannot read is a malformed
+        response (a :class:`MewsApiError` with the success status).  With
+        ``retry_timeouts=False`` a 408 is raised at once (getAll retries it itself, with a
+        smaller page).  Raises a :class:`MewsError`.
+        """
+        record = record if record is not None else AttemptRecord()
+        body = orjson.dumps({**self._auth, **params})
+        path = f"{API_PREFIX}/{operation}"
+        attempt = 0
+        while True:
+            attempt += 1
+            record.attempts += 1
+            if attempt > 1:
+                self.stats.retries += 1
+            error, result = await self._attempt(operation, path, body, items, attempt, parse)
+            if error is None:
+                return typing.cast(T, result)
+            self.stats.failed += 1
+            record.last_error = error
+            if may_have_applied(error):
+                record.maybe_applied = True
+            retryable = should_retry(error, idempotent=idempotent) and not (
+                isinstance(error, RequestTimeoutError) and not retry_timeouts
+            )
+            if not retryable or attempt >= self.retry.max_attempts:
+                raise error
+            retry_after = error.retry_after if isinstance(error, RateLimitError) else None
+            delay = retry_delay(self.retry, attempt, retry_after=retry_after, rng=self._rng)
+            if isinstance(error, RateLimitError):
+                # The limit is per access token: every request of this client waits.
+                self.limiter.pause(delay)
+            else:
+                deadline = self._clock() + delay
+                while (remaining := deadline - self._clock()) > 0:
+                    await self._sleep(remaining)
+
+    async def _attempt(
+        self,
+        operation: str,
+        path: str,
+        body: bytes,
+        items: int,
+        attempt: int,
+        parse: Callable[[dict[str, Any]], Any],
+    ) -> tuple[MewsError | None, Any]:
+        started = time.perf_counter()
+        raw: RawResponse | None = None
+        error: MewsError | None = None
+        result: Any = None
+        async with self.capacity:
+            await self.limiter.acquire()
+            self.stats.requests += 1
+            try:
+                raw = await self._transport.post(path, body, timeout=self.timeout)
+            except MewsConnectionError as exc:
+                error = exc
+        if raw is not None:
+            if 200 <= raw.status < 300:
+                try:
+                    decoded = orjson.loads(raw.body)
+                except orjson.JSONDecodeError as exc:
+                    error = self._malformed(operation, raw, f"the body is not JSON ({exc})")
+                    error.__cause__ = exc
+                else:
+                    if isinstance(decoded, dict):
+                        try:
+                            result = parse(decoded)
+                        except Exception as exc:
+                            error = self._malformed(operation, raw, f"{type(exc).__name__}: {exc}")
+                            error.__cause__ = exc
+                    else:
+                        error = self._malformed(
+                            operation, raw, f"expected a JSON object, got {type(decoded).__name__}"
+                        )
+            else:
+                error = self._api_error(operation, raw)
+                if isinstance(error, RateLimitError):
+                    self.stats.rate_limited += 1
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s items=%d status=%s duration=%.3fs request_id=%s attempt=%d%s",
+                operation,
+                items,
+                raw.status if raw is not None else "-",
+                time.perf_counter() - started,
+                raw.request_id if raw is not None else None,
+                attempt,
+                f" error={error}" if error is not None else "",
+            )
+        return error, result
+
+    def _malformed(self, operation: str, raw: RawResponse, why: str) -> MewsApiError:
+        return MewsApiError(
+            f"malformed response: {why}",
+            status=raw.status,
+            request_id=raw.request_id,
+            operation=operation,
+        )
+
+    def _api_error(self, operation: str, raw: RawResponse) -> MewsApiError:
+        payload: Any = None
+        try:
+            payload = orjson.loads(raw.body) if raw.body else None
+        except orjson.JSONDecodeError:
+            payload = None
+        message: str | None = None
+        request_id = raw.request_id
+        details: Any = None
+        if isinstance(payload, dict):
+            if isinstance(payload.get("Message"), str):
+                message = payload["Message"]
+            if isinstance(payload.get("RequestId"), str):
+                request_id = payload["RequestId"]
+            details = payload.get("Details")
+        if message is None:
+            snippet = raw.body[:200].decode("utf-8", "replace").strip()
+            message = f"no error message in the response (body: {snippet!r})"
+        message = redact(message, self._secrets)
+        if details is not None:
+            dumped = orjson.dumps(details).decode()
+            if any(secret in dumped for secret in self._secrets):
+                details = orjson.loads(redact(dumped, self._secrets))
+        cls = error_class_for(raw.status)
+        kwargs: dict[str, Any] = {
+            "status": raw.status,
+            "request_id": request_id,
+            "details": details,
+            "operation": operation,
+        }
+        if cls is RateLimitError:
+            retry_after = parse_retry_after(raw.retry_after, cap=self.retry.max_retry_after)
+            return RateLimitError(message, retry_after=retry_after, **kwargs)
+        return cls(message, **kwargs)

@@ -1,0 +1,764 @@
+"""The resources: ``client.vouchers`` and ``client.voucher_codes``, one method per operation.
+
+Each method validates its whole input first, then hands the work to the batcher (writes)
+or to the pagination (getAll).  The methods are thin: the rules live in the modules they
+call.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ._batching import ChunkError, ProgressCallback, run_chunked
+from ._constants import (
+    VOUCHER_CODES_ADD,
+    VOUCHER_CODES_DELETE,
+    VOUCHER_CODES_GET_ALL,
+    VOUCHERS_ADD,
+    VOUCHERS_DELETE,
+    VOUCHERS_GET_ALL,
+    VOUCHERS_UPDATE,
+)
+from ._converter import structure, unstructure
+from ._errors import MewsError, MewsValidationError
+from ._models import (
+    ActivityState,
+    Limitation,
+    TimeInterval,
+    Voucher,
+    VoucherAddRequest,
+    VoucherCode,
+    VoucherCodeAddRequest,
+    VoucherCodeDeleteRequest,
+    VoucherCodeFilter,
+    VoucherCodeParameters,
+    VoucherCodeResult,
+    VoucherDeleteRequest,
+    VoucherExtent,
+    VoucherFilter,
+    VoucherParameters,
+    VouchersResult,
+    VoucherUpdate,
+    VoucherUpdateRequest,
+    VoucherWriteResult,
+    to_uuid,
+)
+from ._pagination import (
+    Chain,
+    ItemStream,
+    PageStream,
+    follow_chain,
+    plan,
+    split_interval,
+    split_values,
+)
+from ._requester import AttemptRecord
+from ._retry import retry_delay
+from ._validation import (
+    Errors,
+    check_interval,
+    materialize,
+    to_activity_states,
+    to_str_list,
+    to_uuid_list,
+    validate_voucher_code_parameters,
+    validate_voucher_parameters,
+    validate_voucher_updates,
+)
+
+if TYPE_CHECKING:
+    from ._client import MewsClient
+
+P = TypeVar("P")
+R = TypeVar("R")
+
+
+def _enterprise(enterprise_id: uuid.UUID | str | None) -> uuid.UUID | None:
+    return None if enterprise_id is None else to_uuid(enterprise_id, "enterprise_id")
+
+
+def _write_result(data: dict[str, Any]) -> list[Voucher]:
+    return structure(data, VoucherWriteResult).vouchers
+
+
+def _code_result(data: dict[str, Any]) -> VoucherCodeResult:
+    return structure(data, VoucherCodeResult)
+
+
+def _voucher_page(data: dict[str, Any]) -> VouchersResult:
+    return structure(data, VouchersResult)
+
+
+def _nothing(data: dict[str, Any]) -> None:
+    return None
+
+
+class _Resource:
+    def __init__(self, client: MewsClient) -> None:
+        self._client = client
+
+    def _chain(
+        self,
+        operation: str,
+        params: Callable[[Limitation], dict[str, Any]],
+        parse: Callable[[dict[str, Any]], P],
+        size_of: Callable[[P], int],
+        cursor_of: Callable[[P], uuid.UUID | None],
+    ) -> Chain[P]:
+        client = self._client
+
+        async def fetch(count: int, cursor: uuid.UUID | None) -> P:
+            return await client._requester.call(
+                operation,
+                params(Limitation(count=count, cursor=cursor)),
+                items=count,
+                idempotent=True,
+                retry_timeouts=False,
+                parse=parse,
+            )
+
+        async def chain(emit: Callable[[P], Awaitable[None]]) -> None:
+            await follow_chain(
+                fetch,
+                page_size=client.page_size,
+                size_of=size_of,
+                cursor_of=cursor_of,
+                emit=emit,
+                max_shrinks=client.retry.max_attempts - 1,
+            )
+
+        return chain
+
+    def _stream(self, chains: list[Chain[P]]) -> PageStream[P]:
+        stream = PageStream(chains, workers=self._client.max_concurrency, buffer=2)
+        self._client._streams.add(stream)
+        return stream
+
+    async def _write(
+        self,
+        operation: str,
+        items: list[Any],
+        send: Callable[[list[Any]], Awaitable[list[R]]],
+        on_progress: ProgressCallback | None,
+    ) -> list[R]:
+        async with self._client._call():
+            return await run_chunked(
+                items,
+                operation=operation,
+                chunk_size=self._client.chunk_size,
+                concurrency=self._client.max_concurrency,
+                send=send,
+                on_progress=on_progress,
+            )
+
+    async def _idempotent_chunk(
+        self,
+        operation: str,
+        params: dict[str, Any],
+        items: int,
+        parse: Callable[[dict[str, Any]], R],
+    ) -> R:
+        record = AttemptRecord()
+        try:
+            return await self._client._requester.call(
+                operation, params, items=items, idempotent=True, parse=parse, record=record
+            )
+        except MewsError as exc:
+            raise ChunkError(exc, ambiguous=record.maybe_applied) from exc
+
+
+class Vouchers(_Resource):
+    """The ``vouchers/*`` operations: ``client.vouchers``."""
+
+    async def add(
+        self,
+        params: Iterable[VoucherParameters],
+        *,
+        enterprise_id: uuid.UUID | str | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[Voucher]:
+        """Add vouchers; return one :class:`Voucher` per input item, in input order.
+
+        Any number of items is sent in chunks.  A chunk whose outcome is unknown (timeout,
+        lost connection, 5xx) is never re-sent blindly: when every item of it has an
+        ``external_identifier``, the client looks them up and re-sends only the missing
+        ones; otherwise the chunk is reported ``ambiguous`` in :class:`BulkOperationError`.
+        """
+        items = materialize(params, "params", VoucherParameters)
+        validate_voucher_parameters(items)
+        eid = _enterprise(enterprise_id)
+        if not items:
+            return []
+        return await self._write(VOUCHERS_ADD, items, partial(self._add_chunk, eid), on_progress)
+
+    async def _send_add(
+        self, eid: uuid.UUID | None, chunk: list[VoucherParameters], record: AttemptRecord
+    ) -> list[Voucher]:
+        params = unstructure(VoucherAddRequest(voucher_parameters=chunk, enterprise_id=eid))
+        vouchers = await self._client._requester.call(
+            VOUCHERS_ADD,
+            params,
+            items=len(chunk),
+            idempotent=False,
+            parse=_write_result,
+            record=record,
+        )
+        if len(vouchers) != len(chunk):
+            raise ChunkError(
+                MewsError(f"{VOUCHERS_ADD} answered {len(vouchers)} vouchers for {len(chunk)}"),
+                ambiguous=True,
+            )
+        return vouchers
+
+    async def _add_chunk(
+        self, eid: uuid.UUID | None, chunk: list[VoucherParameters]
+    ) -> list[Voucher]:
+        record = AttemptRecord()
+        try:
+            return await self._send_add(eid, chunk, record)
+        except MewsError as exc:
+            if not record.maybe_applied:
+                raise ChunkError(exc, ambiguous=False) from exc
+            return await self._resolve_add(eid, chunk, exc, record.attempts)
+
+    async def _resolve_add(
+        self,
+        eid: uuid.UUID | None,
+        chunk: list[VoucherParameters],
+        error: MewsError,
+        attempts: int,
+    ) -> list[Voucher]:
+        """Settle an add whose outcome is unknown, by its external identifiers.
+
+        Each round waits a backoff (a request still being processed gets time to land),
+        looks up which items exist, and re-sends only the missing ones.  Without an
+        external identifier on every item, or with one repeated, there is nothing to look
+        up and the chunk stays ambiguous.
+        """
+        keys = [(p.service_id, p.external_identifier) for p in chunk]
+        if any(ext is None for _, ext in keys) or len(set(keys)) != len(keys):
+            raise ChunkError(error, ambiguous=True) from error
+        client = self._client
+        results: list[Voucher | None] = [None] * len(chunk)
+        pending = list(range(len(chunk)))
+        while attempts < client.retry.max_attempts:
+            await client._sleep_for(retry_delay(client.retry, attempts))
+            try:
+                found = await self._lookup(eid, [chunk[i] for i in pending])
+            except MewsError:
+                raise ChunkError(error, ambiguous=True, partial=results) from error
+            for i in pending:
+                results[i] = found.get(keys[i])
+            pending = [i for i in pending if results[i] is None]
+            if not pending:
+                client._requester.stats.resolved_ambiguous += 1
+                return results  # type: ignore[return-value]  # no None left
+            record = AttemptRecord()
+            try:
+                sent = await self._send_add(eid, [chunk[i] for i in pending], record)
+            except ChunkError as exc:
+                raise ChunkError(exc.error, ambiguous=True, partial=results) from exc
+            except MewsError as exc:
+                attempts += record.attempts
+                if not record.maybe_applied:
+                    raise ChunkError(exc, ambiguous=False, partial=results) from exc
+                error = exc
+                continue
+            for i, voucher in zip(pending, sent, strict=True):
+                results[i] = voucher
+            client._requester.stats.resolved_ambiguous += 1
+            return results  # type: ignore[return-value]  # every slot filled
+        raise ChunkError(error, ambiguous=True, partial=results) from error
+
+    async def _lookup(
+        self, eid: uuid.UUID | None, items: list[VoucherParameters]
+    ) -> dict[tuple[uuid.UUID, str | None], Voucher]:
+        found: dict[tuple[uuid.UUID, str | None], Voucher] = {}
+        base = VoucherFilter(
+            service_ids=tuple(sorted({p.service_id for p in items}, key=str)),
+            external_identifiers=tuple(str(p.external_identifier) for p in items),
+            enterprise_ids=(eid,) if eid else None,
+            activity_states=(ActivityState.ACTIVE,),
+            limitation=Limitation(count=1),
+        )
+
+        async def collect(page: VouchersResult) -> None:
+            for voucher in page.vouchers:
+                # Newest first: an older voucher with the same identifier does not win.
+                found.setdefault((voucher.service_id, voucher.external_identifier), voucher)
+
+        chain = self._chain(
+            VOUCHERS_GET_ALL,
+            lambda limitation: unstructure(_with_limitation(base, limitation)),
+            _voucher_page,
+            lambda page: len(page.vouchers),
+            lambda page: page.cursor,
+        )
+        await chain(collect)
+        return found
+
+    async def update(
+        self,
+        updates: Iterable[VoucherUpdate],
+        *,
+        enterprise_id: uuid.UUID | str | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[Voucher]:
+        """Update vouchers; return one :class:`Voucher` per input item, in input order."""
+        items = materialize(updates, "updates", VoucherUpdate)
+        validate_voucher_updates(items)
+        eid = _enterprise(enterprise_id)
+        if not items:
+            return []
+
+        async def send(chunk: list[VoucherUpdate]) -> list[Voucher]:
+            params = unstructure(VoucherUpdateRequest(voucher_updates=chunk, enterprise_id=eid))
+            return await self._idempotent_chunk(VOUCHERS_UPDATE, params, len(chunk), _write_result)
+
+        return await self._write(VOUCHERS_UPDATE, items, send, on_progress)
+
+    async def delete(
+        self,
+        voucher_ids: Iterable[uuid.UUID | str],
+        *,
+        enterprise_id: uuid.UUID | str | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        """Delete vouchers by id.
+
+        On partial failure, :class:`BulkOperationError` ``.results`` holds the id of each
+        deleted voucher and ``None`` for each that was not.
+        """
+        errors: Errors = []
+        ids = to_uuid_list(voucher_ids, "voucher_ids", errors)
+        if errors:
+            raise MewsValidationError(errors)
+        eid = _enterprise(enterprise_id)
+        if not ids:
+            return None
+
+        async def send(chunk: list[uuid.UUID]) -> list[uuid.UUID]:
+            params = unstructure(VoucherDeleteRequest(voucher_ids=chunk, enterprise_id=eid))
+            await self._idempotent_chunk(VOUCHERS_DELETE, params, len(chunk), _nothing)
+            return chunk
+
+        await self._write(VOUCHERS_DELETE, ids, send, on_progress)
+        return None
+
+    def _chains(
+        self,
+        *,
+        service_ids: Iterable[uuid.UUID | str],
+        enterprise_ids: Iterable[uuid.UUID | str] | None,
+        voucher_ids: Iterable[uuid.UUID | str] | None,
+        company_ids: Iterable[uuid.UUID | str] | None,
+        voucher_code_values: Iterable[str] | None,
+        external_identifiers: Iterable[str] | None,
+        activity_states: Iterable[ActivityState | str] | None,
+        updated_utc: TimeInterval | None,
+        extent: VoucherExtent,
+    ) -> list[Chain[VouchersResult]]:
+        errors: Errors = []
+        services = to_uuid_list(service_ids, "service_ids", errors)
+        if not services and not any(path.startswith("service_ids") for path, _ in errors):
+            errors.append(("service_ids", "at least one service id is required"))
+        filters: dict[str, list[Any] | None] = {
+            "enterprise_ids": _opt(enterprise_ids, to_uuid_list, "enterprise_ids", errors),
+            "voucher_ids": _opt(voucher_ids, to_uuid_list, "voucher_ids", errors),
+            "company_ids": _opt(company_ids, to_uuid_list, "company_ids", errors),
+            "voucher_code_values": _opt(
+                voucher_code_values, to_str_list, "voucher_code_values", errors
+            ),
+            "external_identifiers": _opt(
+                external_identifiers, to_str_list, "external_identifiers", errors
+            ),
+            "activity_states": _opt(activity_states, to_activity_states, "activity_states", errors),
+        }
+        interval = check_interval(updated_utc, "updated_utc", errors)
+        if not isinstance(extent, VoucherExtent):
+            errors.append(("extent", f"expected a VoucherExtent, got {type(extent).__name__}"))
+        if errors:
+            raise MewsValidationError(errors)
+        if any(values == [] for values in filters.values()):
+            return []  # a filter that matches nothing: no request needed
+        enterprises = filters.pop("enterprise_ids")
+        states = filters.pop("activity_states")
+        queries = plan(
+            enterprise_ids=[None] if enterprises is None else [(e,) for e in enterprises],
+            service_ids=split_values(services),
+            updated_utc=split_interval(interval),
+            **{name: split_values(values) for name, values in filters.items()},
+        )
+        return [
+            self._chain(
+                VOUCHERS_GET_ALL,
+                partial(_voucher_params, query, states, extent),
+                _voucher_page,
+                _page_size,
+                _page_cursor,
+            )
+            for query in queries
+        ]
+
+    async def get_all(
+        self,
+        *,
+        service_ids: Iterable[uuid.UUID | str],
+        enterprise_ids: Iterable[uuid.UUID | str] | None = None,
+        voucher_ids: Iterable[uuid.UUID | str] | None = None,
+        company_ids: Iterable[uuid.UUID | str] | None = None,
+        voucher_code_values: Iterable[str] | None = None,
+        external_identifiers: Iterable[str] | None = None,
+        activity_states: Iterable[ActivityState | str] | None = None,
+        updated_utc: TimeInterval | None = None,
+        extent: VoucherExtent = VoucherExtent(),
+    ) -> VouchersResult:
+        """Fetch every page of every chain concurrently and merge them, each entity once.
+
+        Chains: one per enterprise in *enterprise_ids* (else one over every enterprise
+        the token reaches), times the slices of any filter list over 1000 items, times the
+        3-month windows of *updated_utc*.  An empty filter list matches nothing.
+        """
+        chains = self._chains(
+            service_ids=service_ids,
+            enterprise_ids=enterprise_ids,
+            voucher_ids=voucher_ids,
+            company_ids=company_ids,
+            voucher_code_values=voucher_code_values,
+            external_identifiers=external_identifiers,
+            activity_states=activity_states,
+            updated_utc=updated_utc,
+            extent=extent,
+        )
+        merged = _VoucherMerge()
+        async with self._client._call(), self._stream(chains) as pages:
+            async for page in pages:
+                merged.add(page)
+        return merged.result()
+
+    def iter_pages(
+        self,
+        *,
+        service_ids: Iterable[uuid.UUID | str],
+        enterprise_ids: Iterable[uuid.UUID | str] | None = None,
+        voucher_ids: Iterable[uuid.UUID | str] | None = None,
+        company_ids: Iterable[uuid.UUID | str] | None = None,
+        voucher_code_values: Iterable[str] | None = None,
+        external_identifiers: Iterable[str] | None = None,
+        activity_states: Iterable[ActivityState | str] | None = None,
+        updated_utc: TimeInterval | None = None,
+        extent: VoucherExtent = VoucherExtent(),
+    ) -> PageStream[VouchersResult]:
+        """Stream the pages of ``get_all`` as they arrive (``async for page in ...``).
+
+        The arguments are validated at once.  Pages of different chains interleave;
+        nothing is merged or de-duplicated.  Use ``async with`` (or ``aclose()``) to stop
+        the requests at once when leaving the loop early.
+        """
+        chains = self._chains(
+            service_ids=service_ids,
+            enterprise_ids=enterprise_ids,
+            voucher_ids=voucher_ids,
+            company_ids=company_ids,
+            voucher_code_values=voucher_code_values,
+            external_identifiers=external_identifiers,
+            activity_states=activity_states,
+            updated_utc=updated_utc,
+            extent=extent,
+        )
+        return self._stream(chains)
+
+    def iter_all(
+        self,
+        *,
+        service_ids: Iterable[uuid.UUID | str],
+        enterprise_ids: Iterable[uuid.UUID | str] | None = None,
+        voucher_ids: Iterable[uuid.UUID | str] | None = None,
+        company_ids: Iterable[uuid.UUID | str] | None = None,
+        voucher_code_values: Iterable[str] | None = None,
+        external_identifiers: Iterable[str] | None = None,
+        activity_states: Iterable[ActivityState | str] | None = None,
+        updated_utc: TimeInterval | None = None,
+        extent: VoucherExtent = VoucherExtent(),
+    ) -> ItemStream[VouchersResult, Voucher]:
+        """Stream every voucher (``async for voucher in ...``), memory bounded by a few pages."""
+        pages = self.iter_pages(
+            service_ids=service_ids,
+            enterprise_ids=enterprise_ids,
+            voucher_ids=voucher_ids,
+            company_ids=company_ids,
+            voucher_code_values=voucher_code_values,
+            external_identifiers=external_identifiers,
+            activity_states=activity_states,
+            updated_utc=updated_utc,
+            extent=extent,
+        )
+        return ItemStream(pages, _vouchers_of)
+
+
+class VoucherCodes(_Resource):
+    """The ``voucherCodes/*`` operations: ``client.voucher_codes``."""
+
+    async def add(
+        self,
+        params: Iterable[VoucherCodeParameters],
+        *,
+        enterprise_id: uuid.UUID | str | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[VoucherCode]:
+        """Add voucher codes; return one :class:`VoucherCode` per input item, in input order.
+
+        A chunk whose outcome is unknown is reported ``ambiguous`` and never re-sent.
+        """
+        items = materialize(params, "params", VoucherCodeParameters)
+        validate_voucher_code_parameters(items)
+        eid = _enterprise(enterprise_id)
+        if not items:
+            return []
+
+        async def send(chunk: list[VoucherCodeParameters]) -> list[VoucherCode]:
+            params = unstructure(
+                VoucherCodeAddRequest(voucher_code_parameters=chunk, enterprise_id=eid)
+            )
+            record = AttemptRecord()
+            try:
+                result = await self._client._requester.call(
+                    VOUCHER_CODES_ADD,
+                    params,
+                    items=len(chunk),
+                    idempotent=False,
+                    parse=_code_result,
+                    record=record,
+                )
+            except MewsError as exc:
+                raise ChunkError(exc, ambiguous=record.maybe_applied) from exc
+            return result.voucher_codes
+
+        return await self._write(VOUCHER_CODES_ADD, items, send, on_progress)
+
+    async def delete(
+        self,
+        voucher_code_ids: Iterable[uuid.UUID | str],
+        *,
+        enterprise_id: uuid.UUID | str | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        """Delete voucher codes by id (``.results`` of a partial failure: ids deleted)."""
+        errors: Errors = []
+        ids = to_uuid_list(voucher_code_ids, "voucher_code_ids", errors)
+        if errors:
+            raise MewsValidationError(errors)
+        eid = _enterprise(enterprise_id)
+        if not ids:
+            return None
+
+        async def send(chunk: list[uuid.UUID]) -> list[uuid.UUID]:
+            params = unstructure(
+                VoucherCodeDeleteRequest(voucher_code_ids=chunk, enterprise_id=eid)
+            )
+            await self._idempotent_chunk(VOUCHER_CODES_DELETE, params, len(chunk), _nothing)
+            return chunk
+
+        await self._write(VOUCHER_CODES_DELETE, ids, send, on_progress)
+        return None
+
+    def _chains(
+        self,
+        *,
+        voucher_ids: Iterable[uuid.UUID | str],
+        enterprise_ids: Iterable[uuid.UUID | str] | None,
+        voucher_code_ids: Iterable[uuid.UUID | str] | None,
+        updated_utc: TimeInterval | None,
+    ) -> list[Chain[VoucherCodeResult]]:
+        errors: Errors = []
+        vouchers = to_uuid_list(voucher_ids, "voucher_ids", errors)
+        codes = _opt(voucher_code_ids, to_uuid_list, "voucher_code_ids", errors)
+        enterprises = _opt(enterprise_ids, to_uuid_list, "enterprise_ids", errors)
+        interval = check_interval(updated_utc, "updated_utc", errors)
+        if errors:
+            raise MewsValidationError(errors)
+        if not vouchers or codes == [] or enterprises == []:
+            return []
+        queries = plan(
+            enterprise_ids=[None] if enterprises is None else [(e,) for e in enterprises],
+            voucher_ids=split_values(vouchers),
+            voucher_code_ids=split_values(codes),
+            updated_utc=split_interval(interval),
+        )
+        return [
+            self._chain(
+                VOUCHER_CODES_GET_ALL,
+                partial(_code_params, query),
+                _code_result,
+                _codes_size,
+                _page_cursor,
+            )
+            for query in queries
+        ]
+
+    async def get_all(
+        self,
+        *,
+        voucher_ids: Iterable[uuid.UUID | str],
+        enterprise_ids: Iterable[uuid.UUID | str] | None = None,
+        voucher_code_ids: Iterable[uuid.UUID | str] | None = None,
+        updated_utc: TimeInterval | None = None,
+    ) -> list[VoucherCode]:
+        """Fetch every voucher code of *voucher_ids*, all pages and chains, each code once."""
+        chains = self._chains(
+            voucher_ids=voucher_ids,
+            enterprise_ids=enterprise_ids,
+            voucher_code_ids=voucher_code_ids,
+            updated_utc=updated_utc,
+        )
+        codes: dict[object, VoucherCode] = {}
+        async with self._client._call(), self._stream(chains) as pages:
+            async for page in pages:
+                for code in page.voucher_codes:
+                    codes.setdefault(_code_key(code), code)
+        return list(codes.values())
+
+    def iter_pages(
+        self,
+        *,
+        voucher_ids: Iterable[uuid.UUID | str],
+        enterprise_ids: Iterable[uuid.UUID | str] | None = None,
+        voucher_code_ids: Iterable[uuid.UUID | str] | None = None,
+        updated_utc: TimeInterval | None = None,
+    ) -> PageStream[VoucherCodeResult]:
+        """Stream the pages of ``get_all`` as they arrive."""
+        return self._stream(
+            self._chains(
+                voucher_ids=voucher_ids,
+                enterprise_ids=enterprise_ids,
+                voucher_code_ids=voucher_code_ids,
+                updated_utc=updated_utc,
+            )
+        )
+
+    def iter_all(
+        self,
+        *,
+        voucher_ids: Iterable[uuid.UUID | str],
+        enterprise_ids: Iterable[uuid.UUID | str] | None = None,
+        voucher_code_ids: Iterable[uuid.UUID | str] | None = None,
+        updated_utc: TimeInterval | None = None,
+    ) -> ItemStream[VoucherCodeResult, VoucherCode]:
+        """Stream every voucher code, memory bounded by a few pages."""
+        pages = self.iter_pages(
+            voucher_ids=voucher_ids,
+            enterprise_ids=enterprise_ids,
+            voucher_code_ids=voucher_code_ids,
+            updated_utc=updated_utc,
+        )
+        return ItemStream(pages, _codes_of)
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _opt(
+    values: Iterable[Any] | None,
+    convert: Callable[[Iterable[Any] | None, str, Errors], list[Any]],
+    name: str,
+    errors: Errors,
+) -> list[Any] | None:
+    return None if values is None else convert(values, name, errors)
+
+
+def _with_limitation(base: VoucherFilter, limitation: Limitation) -> VoucherFilter:
+    return VoucherFilter(
+        service_ids=base.service_ids,
+        limitation=limitation,
+        extent=base.extent,
+        enterprise_ids=base.enterprise_ids,
+        voucher_ids=base.voucher_ids,
+        company_ids=base.company_ids,
+        voucher_code_values=base.voucher_code_values,
+        external_identifiers=base.external_identifiers,
+        activity_states=base.activity_states,
+        updated_utc=base.updated_utc,
+    )
+
+
+def _voucher_params(
+    query: dict[str, Any],
+    states: list[ActivityState] | None,
+    extent: VoucherExtent,
+    limitation: Limitation,
+) -> dict[str, Any]:
+    return unstructure(
+        VoucherFilter(
+            limitation=limitation,
+            extent=extent,
+            activity_states=None if states is None else tuple(states),
+            **query,
+        )
+    )
+
+
+def _code_params(query: dict[str, Any], limitation: Limitation) -> dict[str, Any]:
+    return unstructure(VoucherCodeFilter(limitation=limitation, **query))
+
+
+def _page_size(page: VouchersResult) -> int:
+    return len(page.vouchers)
+
+
+def _codes_size(page: VoucherCodeResult) -> int:
+    return len(page.voucher_codes)
+
+
+def _page_cursor(page: VouchersResult | VoucherCodeResult) -> uuid.UUID | None:
+    return page.cursor
+
+
+def _vouchers_of(page: VouchersResult) -> list[Voucher]:
+    return page.vouchers
+
+
+def _codes_of(page: VoucherCodeResult) -> list[VoucherCode]:
+    return page.voucher_codes
+
+
+def _code_key(code: VoucherCode) -> object:
+    return (code.voucher_id, code.value) if code.value is not None else code.id
+
+
+class _VoucherMerge:
+    """Merges pages into one VouchersResult, each entity once (API.md section 2)."""
+
+    def __init__(self) -> None:
+        self.vouchers: dict[uuid.UUID, Voucher] = {}
+        self.codes: dict[object, VoucherCode] = {}
+        self.assignments: dict[tuple[uuid.UUID, uuid.UUID], Any] = {}
+        self.rates: dict[uuid.UUID, Any] = {}
+        self.companies: dict[uuid.UUID, Any] = {}
+
+    def add(self, page: VouchersResult) -> None:
+        for voucher in page.vouchers:
+            known = self.vouchers.get(voucher.id)
+            # The same voucher can come from two windows if it changed between them.
+            if known is None or voucher.updated_utc > known.updated_utc:
+                self.vouchers[voucher.id] = voucher
+        for code in page.voucher_codes:
+            self.codes.setdefault(_code_key(code), code)
+        for assignment in page.voucher_assignments:
+            self.assignments.setdefault((assignment.voucher_id, assignment.rate_id), assignment)
+        for rate in page.rates:
+            self.rates.setdefault(rate.id, rate)
+        for company in page.companies:
+            self.companies.setdefault(company.id, company)
+
+    def result(self) -> VouchersResult:
+        return VouchersResult(
+            vouchers=list(self.vouchers.values()),
+            voucher_codes=list(self.codes.values()),
+            voucher_assignments=list(self.assignments.values()),
+            rates=list(self.rates.values()),
+            companies=list(self.companies.values()),
+            cursor=None,
+        )

@@ -1,0 +1,133 @@
+"""The HTTP transport: one method that POSTs bytes and returns status, headers and body.
+
+Everything above it (encoding, retries, rate limits, error mapping) is the requester's;
+this module knows aiohttp and nothing of the API.  A failure on the network becomes a
+:class:`MewsConnectionError` that says whether the request may have reached the server.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import aiohttp
+import attrs
+
+from ._errors import MewsConnectionError, MewsTimeoutError
+
+# A page of 1000 vouchers with every extent is about 1.5 MB; anything far beyond that is
+# not an answer of this API, and reading it whole could exhaust memory.
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
+
+
+@attrs.frozen
+class RawResponse:
+    """What came back for one request, before any interpretation."""
+
+    status: int
+    body: bytes
+    request_id: str | None
+    retry_after: str | None
+
+
+class Transport(Protocol):
+    """Sends one request; the only interface between the SDK and the network."""
+
+    async def post(self, path: str, body: bytes, *, timeout: float) -> RawResponse:  # noqa: ASYNC109 (aiohttp applies it per request)
+        """POST *body* (JSON) to *path* below the base URL and return the raw response."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the transport owns."""
+        ...
+
+
+class AiohttpTransport:
+    """The aiohttp transport: one session per client, or the caller's, which it never closes."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        connections: int = 8,
+        user_agent: str = "mews-vouchers",
+        max_body: int = DEFAULT_MAX_BODY,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._session = session
+        self._owns_session = session is None
+        self._connections = connections
+        self._headers = {"Content-Type": "application/json", "User-Agent": user_agent}
+        self._max_body = max_body
+        self._closed = False
+
+    def _ensure_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise MewsConnectionError("the client is closed", ambiguous=False)
+        if self._session is None:
+            # Created on first use, inside the running loop, as aiohttp requires.
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._connections, limit_per_host=0),
+            )
+        return self._session
+
+    async def post(self, path: str, body: bytes, *, timeout: float) -> RawResponse:  # noqa: ASYNC109 (aiohttp applies it per request)
+        """POST *body* to ``base_url + path``; map network failures to MewsConnectionError."""
+        session = self._ensure_session()
+        url = self._base_url + path
+        try:
+            async with session.post(
+                url,
+                data=body,
+                headers=self._headers,
+                timeout=aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 30.0)),
+                allow_redirects=False,
+            ) as response:
+                payload = await self._read(response)
+                return RawResponse(
+                    status=response.status,
+                    body=payload,
+                    request_id=response.headers.get("Request-Id"),
+                    retry_after=response.headers.get("Retry-After"),
+                )
+        except aiohttp.ClientConnectorError as exc:
+            raise MewsConnectionError(
+                f"cannot connect to {self._base_url}: {exc}", ambiguous=False
+            ) from exc
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise MewsConnectionError(
+                f"timed out connecting to {self._base_url}", ambiguous=False
+            ) from exc
+        except TimeoutError as exc:
+            raise MewsTimeoutError(f"no answer from {url} within {timeout:g} s") from exc
+        except aiohttp.ClientError as exc:
+            # The request was written (or partly written): the server may have acted on it.
+            raise MewsConnectionError(
+                f"connection to {self._base_url} failed: {type(exc).__name__}: {exc}",
+                ambiguous=True,
+            ) from exc
+
+    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
+        length = response.content_length
+        if length is not None and length > self._max_body:
+            raise MewsConnectionError(
+                f"response body of {length} bytes is over the {self._max_body} byte limit",
+                ambiguous=True,
+            )
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_chunked(1 << 16):
+            size += len(chunk)
+            if size > self._max_body:
+                raise MewsConnectionError(
+                    f"response body is over the {self._max_body} byte limit", ambiguous=True
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def aclose(self) -> None:
+        """Close the session if this transport created it; a caller's session stays open."""
+        self._closed = True
+        if self._owns_session and self._session is not None:
+            session, self._session = self._session, None
+            await session.close()

@@ -1,0 +1,224 @@
+"""Client-side validation: every rule the API would enforce, checked before any request.
+
+Each function collects every problem of its input, with a path naming the argument, the
+item's index and the field (``params[3].name``), and raises one MewsValidationError.
+The limits come from ``_constants``, the same names the simulator enforces.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from ._constants import (
+    MAX_ASSIGNED_RATE_IDS,
+    MAX_EXTERNAL_IDENTIFIER_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_VOUCHER_CODE_VALUE_LENGTH,
+)
+from ._converter import is_known_member
+from ._errors import MewsValidationError
+from ._models import (
+    UNSET,
+    ActivityState,
+    TimeInterval,
+    VoucherCodeParameters,
+    VoucherParameters,
+    VoucherType,
+    VoucherUpdate,
+    to_enum,
+    to_uuid,
+)
+
+T = TypeVar("T")
+Errors = list[tuple[str, str]]
+
+_NEEDS_COMPANY = (VoucherType.PARTNER_COMPANY, VoucherType.TRAVEL_AGENCY)
+
+
+def _raise_if(errors: Errors) -> None:
+    if errors:
+        raise MewsValidationError(errors)
+
+
+def _text(errors: Errors, path: str, value: object, maximum: int, *, minimum: int = 0) -> None:
+    if not isinstance(value, str):
+        errors.append((path, f"expected a string, got {type(value).__name__}"))
+    elif not minimum <= len(value) <= maximum:
+        errors.append((path, f"must be {minimum}..{maximum} characters, got {len(value)}"))
+
+
+def _rate_ids(errors: Errors, path: str, rate_ids: Sequence[uuid.UUID]) -> None:
+    if len(rate_ids) > MAX_ASSIGNED_RATE_IDS:
+        errors.append((path, f"at most {MAX_ASSIGNED_RATE_IDS} rates, got {len(rate_ids)}"))
+    repeated = [str(r) for r, n in Counter(rate_ids).items() if n > 1]
+    if repeated:
+        errors.append((path, f"rate ids must be unique; repeated: {', '.join(repeated)}"))
+
+
+def _interval(errors: Errors, path: str, start: object, end: object) -> None:
+    if isinstance(start, datetime) and isinstance(end, datetime) and end < start:
+        errors.append((path, f"end {end.isoformat()} is before start {start.isoformat()}"))
+
+
+def _type(errors: Errors, path: str, value: object) -> None:
+    if not isinstance(value, VoucherType) or not is_known_member(value):
+        errors.append((path, f"must be a VoucherType, got {value!r}"))
+
+
+def materialize(items: Iterable[T], name: str, kind: type[Any]) -> list[T]:
+    """Return *items* as a list, refusing a lone string or model where a list belongs."""
+    if isinstance(items, str | bytes | kind):
+        raise MewsValidationError([(name, f"expected an iterable of {kind.__name__}")])
+    return list(items)
+
+
+def validate_voucher_parameters(items: Sequence[object], name: str = "params") -> None:
+    """Check every item of a ``vouchers.add`` input."""
+    errors: Errors = []
+    for i, item in enumerate(items):
+        at = f"{name}[{i}]"
+        if not isinstance(item, VoucherParameters):
+            errors.append((at, f"expected VoucherParameters, got {type(item).__name__}"))
+            continue
+        _text(errors, f"{at}.name", item.name, MAX_NAME_LENGTH, minimum=1)
+        _type(errors, f"{at}.type", item.type)
+        if item.type in _NEEDS_COMPANY and item.company_id is None:
+            errors.append((f"{at}.company_id", f"required for type {item.type.name}"))
+        if item.assigned_rate_ids is not None:
+            _rate_ids(errors, f"{at}.assigned_rate_ids", item.assigned_rate_ids)
+        _interval(
+            errors,
+            f"{at}.occupiable_interval_end_utc",
+            item.occupiable_interval_start_utc,
+            item.occupiable_interval_end_utc,
+        )
+        if item.external_identifier is not None:
+            _text(
+                errors,
+                f"{at}.external_identifier",
+                item.external_identifier,
+                MAX_EXTERNAL_IDENTIFIER_LENGTH,
+            )
+    _raise_if(errors)
+
+
+def validate_voucher_updates(items: Sequence[object], name: str = "updates") -> None:
+    """Check every item of a ``vouchers.update`` input."""
+    errors: Errors = []
+    first_seen: dict[uuid.UUID, int] = {}
+    for i, item in enumerate(items):
+        at = f"{name}[{i}]"
+        if not isinstance(item, VoucherUpdate):
+            errors.append((at, f"expected VoucherUpdate, got {type(item).__name__}"))
+            continue
+        if item.voucher_id in first_seen:
+            # Two updates of one voucher could land in different chunks and race.
+            errors.append(
+                (f"{at}.voucher_id", f"repeats {name}[{first_seen[item.voucher_id]}].voucher_id")
+            )
+        else:
+            first_seen[item.voucher_id] = i
+        if item.name is not UNSET:
+            _text(errors, f"{at}.name", item.name, MAX_NAME_LENGTH, minimum=1)
+        if item.type is not UNSET:
+            _type(errors, f"{at}.type", item.type)
+            if item.type in _NEEDS_COMPANY and item.company_id is None:
+                errors.append((f"{at}.company_id", f"cannot be cleared for type {item.type.name}"))
+        rate_ids = item.assigned_rate_ids
+        if rate_ids is not UNSET and rate_ids is not None:
+            _rate_ids(errors, f"{at}.assigned_rate_ids", rate_ids)
+        _interval(
+            errors,
+            f"{at}.occupiable_interval_end_utc",
+            item.occupiable_interval_start_utc,
+            item.occupiable_interval_end_utc,
+        )
+        ext = item.external_identifier
+        if ext is not UNSET and ext is not None:
+            _text(errors, f"{at}.external_identifier", ext, MAX_EXTERNAL_IDENTIFIER_LENGTH)
+    _raise_if(errors)
+
+
+def validate_voucher_code_parameters(items: Sequence[object], name: str = "params") -> None:
+    """Check every item of a ``voucher_codes.add`` input."""
+    errors: Errors = []
+    for i, item in enumerate(items):
+        at = f"{name}[{i}]"
+        if not isinstance(item, VoucherCodeParameters):
+            errors.append((at, f"expected VoucherCodeParameters, got {type(item).__name__}"))
+            continue
+        _text(errors, f"{at}.value", item.value, MAX_VOUCHER_CODE_VALUE_LENGTH, minimum=1)
+        _interval(errors, f"{at}.validity_end_utc", item.validity_start_utc, item.validity_end_utc)
+    _raise_if(errors)
+
+
+def to_uuid_list(values: Iterable[object] | None, name: str, errors: Errors) -> list[uuid.UUID]:
+    """Convert ids to UUIDs, adding a path-named error for each malformed one."""
+    if values is None:
+        return []
+    if isinstance(values, str | bytes | uuid.UUID):
+        errors.append((name, "expected a list of ids, got a single value"))
+        return []
+    result = []
+    for i, value in enumerate(values):
+        try:
+            result.append(to_uuid(value, f"{name}[{i}]"))
+        except MewsValidationError as exc:
+            errors.extend(exc.errors)
+    return result
+
+
+def to_str_list(values: Iterable[object] | None, name: str, errors: Errors) -> list[str]:
+    """Check a list of strings (codes, external identifiers), adding path-named errors."""
+    if values is None:
+        return []
+    if isinstance(values, str | bytes):
+        errors.append((name, "expected a list of strings, got a single string"))
+        return []
+    result = []
+    for i, value in enumerate(values):
+        if isinstance(value, str):
+            result.append(value)
+        else:
+            errors.append((f"{name}[{i}]", f"expected a string, got {type(value).__name__}"))
+    return result
+
+
+def to_activity_states(
+    values: Iterable[object] | None, name: str, errors: Errors
+) -> list[ActivityState]:
+    """Convert activity states given as members or wire values, adding path-named errors."""
+    if values is None:
+        return []
+    if isinstance(values, str | ActivityState):
+        errors.append((name, "expected a list of activity states, got a single value"))
+        return []
+    result = []
+    for i, value in enumerate(values):
+        try:
+            result.append(to_enum(ActivityState, value, f"{name}[{i}]"))
+        except MewsValidationError as exc:
+            errors.extend(exc.errors)
+    return result
+
+
+def check_interval(value: object, name: str, errors: Errors) -> TimeInterval | None:
+    """Check an ``updated_utc`` filter: a TimeInterval whose end is not before its start."""
+    if value is None:
+        return None
+    if not isinstance(value, TimeInterval):
+        errors.append((name, f"expected a TimeInterval, got {type(value).__name__}"))
+        return None
+    if value.end_utc < value.start_utc:
+        errors.append(
+            (
+                f"{name}.end_utc",
+                f"end {value.end_utc.isoformat()} is before start {value.start_utc.isoformat()}",
+            )
+        )
+        return None
+    return value
