@@ -199,14 +199,17 @@ class MewsClient:
             raise MewsConnectionError("the client is closed", ambiguous=False)
         scope = anyio.CancelScope()
         self._scopes.add(scope)
+        leaf: BaseException | None = None
         try:
             with scope:
                 try:
                     yield
                 except BaseExceptionGroup as group:
-                    raise unwrap_group(group) from None
+                    leaf = unwrap_group(group)
         finally:
             self._scopes.discard(scope)
+        if leaf is not None:
+            raise leaf
         if scope.cancelled_caught:
             raise MewsConnectionError(
                 "the client was closed while the call was running", ambiguous=True

@@ -163,13 +163,16 @@ class PageStream(Generic[P]):
         try:
             return await self._receive.receive()
         except anyio.EndOfStream:
-            if self._supervisor is not None:
-                await self._supervisor
-            error = self._error
-            await self.aclose()
-            if error is not None:
-                raise error from None
-            raise StopAsyncIteration from None
+            pass
+        if self._supervisor is not None:
+            await self._supervisor
+        error = self._error
+        await self.aclose()
+        if error is not None:
+            # Raised as is, outside any except block, so its own __cause__ (the aiohttp or
+            # parsing error underneath) stays what the user sees.
+            raise error
+        raise StopAsyncIteration
 
     async def aclose(self) -> None:
         """Stop every chain and wait until its requests are cancelled."""
