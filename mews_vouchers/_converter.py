@@ -315,7 +315,7 @@ def _structure_update(value: Any, _: Any) -> VoucherUpdate:
         if wrapper is None:
             continue  # absent or null: not updated
         if not isinstance(wrapper, dict) or "Value" not in wrapper:
-            raise TypeError(f"{pascal(field.name)} must be null or {{\"Value\": ...}}")
+            raise TypeError(f'{pascal(field.name)} must be null or {{"Value": ...}}')
         kwargs[field.name] = wrapper["Value"]
     # The model's own converters parse ids, datetimes and the type.
     return VoucherUpdate(**kwargs)

@@ -70,17 +70,21 @@ async def follow_chain(
     cursor_of: Callable[[P], uuid.UUID | None],
     emit: Callable[[P], Awaitable[None]],
     max_shrinks: int,
+    at_most: int | None = None,
 ) -> None:
     """Follow one cursor chain from the newest page to the last, emitting each page.
 
-    The end is a null cursor or a page shorter than asked for (no extra request).  A 408
-    halves the page size (the server found the request too heavy) and tries again, at
-    most *max_shrinks* times.  A cursor that comes back again raises PaginationError.
+    The end is a null cursor or a page shorter than asked for (no extra request), or
+    *at_most* items when the filter bounds the answer (a chain filtered by 1000 ids has
+    at most 1000 items, so a full page of them is the last).  A 408 halves the page size
+    (the server found the request too heavy) and tries again, at most *max_shrinks*
+    times.  A cursor that comes back again raises PaginationError.
     """
     count = page_size
     cursor: uuid.UUID | None = None
     seen: set[uuid.UUID] = set()
     shrinks = 0
+    fetched = 0
     while True:
         try:
             page = await fetch(count, cursor)
@@ -91,9 +95,10 @@ async def follow_chain(
             shrinks += 1
             continue
         size = size_of(page)
+        fetched += size
         next_cursor = cursor_of(page)
         await emit(page)
-        if next_cursor is None or size < count:
+        if next_cursor is None or size < count or (at_most is not None and fetched >= at_most):
             return
         if next_cursor in seen:
             raise PaginationError(
@@ -104,6 +109,34 @@ async def follow_chain(
 
 
 Chain = Callable[[Callable[[P], Awaitable[None]]], Awaitable[None]]
+
+
+class _Outcome:
+    """How the chains of a stream ended: the error to raise to the caller, if any."""
+
+    error: BaseException | None = None
+
+
+async def _supervise(
+    chains: list[Chain[P]], workers: int, send: MemoryObjectSendStream[P], outcome: _Outcome
+) -> None:
+    """Run *chains* on *workers* workers, sending their pages; record how it ended."""
+    pending = iter(chains)
+
+    async def worker() -> None:
+        for chain in pending:
+            await chain(send.send)
+
+    try:
+        async with send, anyio.create_task_group() as tg:
+            for _ in range(workers):
+                tg.start_soon(worker)
+    except BaseExceptionGroup as group:
+        outcome.error = unwrap_group(group)
+    except anyio.BrokenResourceError:
+        pass  # the caller closed the stream; nothing is waiting for pages
+    except Exception as exc:
+        outcome.error = exc
 
 
 class PageStream(Generic[P]):
@@ -122,7 +155,7 @@ class PageStream(Generic[P]):
         self._send: MemoryObjectSendStream[P]
         self._receive: MemoryObjectReceiveStream[P]
         self._send, self._receive = anyio.create_memory_object_stream[P](buffer)
-        self._error: BaseException | None = None
+        self._outcome = _Outcome()
         self._supervisor: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -131,26 +164,11 @@ class PageStream(Generic[P]):
         # stream) cancels it, and its task group owns the chain workers, so no request
         # outlives the iteration.  A task group cannot live in the caller's task here,
         # because the caller's code runs between pages, outside any scope we could own.
-        self._supervisor = asyncio.get_running_loop().create_task(self._run())
-
-    async def _run(self) -> None:
-        pending = iter(self._chains)
-        send = self._send
-
-        async def worker() -> None:
-            for chain in pending:
-                await chain(send.send)
-
-        try:
-            async with send, anyio.create_task_group() as tg:
-                for _ in range(self._workers):
-                    tg.start_soon(worker)
-        except BaseExceptionGroup as group:
-            self._error = unwrap_group(group)
-        except anyio.BrokenResourceError:
-            pass  # the caller closed the stream; nothing is waiting for pages
-        except Exception as exc:
-            self._error = exc
+        # The task holds no reference to the stream, so a stream left behind by a
+        # ``break`` is collected, and its __del__ cancels the task.
+        self._supervisor = asyncio.get_running_loop().create_task(
+            _supervise(self._chains, self._workers, self._send, self._outcome)
+        )
 
     def __aiter__(self) -> PageStream[P]:
         return self
@@ -166,7 +184,7 @@ class PageStream(Generic[P]):
             pass
         if self._supervisor is not None:
             await self._supervisor
-        error = self._error
+        error = self._outcome.error
         await self.aclose()
         if error is not None:
             # Raised as is, outside any except block, so its own __cause__ (the aiohttp or

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -15,21 +15,22 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 def window_margin(limit: RateLimit) -> float:
-    """Return the slack added to the window: the server counts arrivals, we count departures.
-
-    A request leaves here a little before it arrives there, and arrival jitter can bring two
-    requests one window apart closer together at the server; 2% of the window (at least
-    50 ms) keeps a job running flat out clear of the server's limit.
-    """
-    return max(0.02 * limit.per_seconds, 0.05)
+    """Return the slack added to the window, for two clocks measuring it a little apart."""
+    return max(0.005 * limit.per_seconds, 0.01)
 
 
 class RateLimiter:
-    """Grants request slots so that at most ``requests`` start in any ``per_seconds`` window.
+    """Grants request slots so that at most ``requests`` arrive at the server in any window.
+
+    The server counts a request when it *arrives*, which we cannot see; we only know it
+    arrived after we sent it and before its answer came back.  So a request holds its
+    slot while it is in flight and until one window after its answer: then no two
+    requests ``requests`` apart can arrive within one window, whatever the latency or
+    a stalled event loop, and a job running flat out meets no 429 of its own making.
 
     Shared by every request of a client (a client holds one access token).  A 429 pauses
-    every request of the client until the server's ``Retry-After`` has passed.  Slots are
-    granted in arrival order.  The clock and sleep are injectable so that tests are exact.
+    every request of the client until the server's ``Retry-After`` has passed.  Slots
+    are granted in arrival order.  The clock and sleep are injectable for exact tests.
     """
 
     def __init__(
@@ -43,7 +44,9 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._window = (limit.per_seconds + window_margin(limit)) if limit else 0.0
-        self._starts: deque[float] = deque()
+        self._expiries: list[float] = []  # heap: when each finished request's slot frees
+        self._in_flight = 0
+        self._released = anyio.Event()
         self._paused_until = 0.0
         self._lock = anyio.Lock()
 
@@ -61,7 +64,7 @@ class RateLimiter:
             await self._sleep(remaining)
 
     async def acquire(self) -> None:
-        """Wait until a request may start, and count it as started."""
+        """Wait until a request may be sent, and hold a slot for it until :meth:`release`."""
         if self.limit is None and self._paused_until <= self._clock():
             return
         async with self._lock:
@@ -72,10 +75,23 @@ class RateLimiter:
                     continue
                 if self.limit is None:
                     return
-                starts = self._starts
-                while starts and starts[0] <= now - self._window:
-                    starts.popleft()
-                if len(starts) < self.limit.requests:
-                    starts.append(now)
+                expiries = self._expiries
+                while expiries and expiries[0] <= now:
+                    heapq.heappop(expiries)
+                if self._in_flight + len(expiries) < self.limit.requests:
+                    self._in_flight += 1
                     return
-                await self._sleep_until(starts[0] + self._window)
+                if expiries:
+                    await self._sleep_until(expiries[0])
+                else:
+                    # Every slot is held by a request in flight: wait for one to finish.
+                    await self._released.wait()
+
+    def release(self) -> None:
+        """Mark the request of the last acquired slot as answered (or abandoned)."""
+        if self.limit is None:
+            return
+        self._in_flight -= 1
+        heapq.heappush(self._expiries, self._clock() + self._window)
+        self._released.set()
+        self._released = anyio.Event()

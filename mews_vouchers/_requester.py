@@ -162,6 +162,8 @@ class Requester:
                 raw = await self._transport.post(path, body, timeout=self.timeout)
             except MewsConnectionError as exc:
                 error = exc
+            finally:
+                self.limiter.release()
         if raw is not None:
             if 200 <= raw.status < 300:
                 try:

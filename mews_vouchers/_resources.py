@@ -107,6 +107,7 @@ class _Resource:
         parse: Callable[[dict[str, Any]], P],
         size_of: Callable[[P], int],
         cursor_of: Callable[[P], uuid.UUID | None],
+        at_most: int | None = None,
     ) -> Chain[P]:
         client = self._client
 
@@ -128,6 +129,7 @@ class _Resource:
                 cursor_of=cursor_of,
                 emit=emit,
                 max_shrinks=client.retry.max_attempts - 1,
+                at_most=at_most,
             )
 
         return chain
@@ -399,6 +401,7 @@ class Vouchers(_Resource):
                 _voucher_page,
                 _page_size,
                 _page_cursor,
+                at_most=_id_bound(query.get("voucher_ids")),
             )
             for query in queries
         ]
@@ -595,6 +598,7 @@ class VoucherCodes(_Resource):
                 _code_result,
                 _codes_size,
                 _page_cursor,
+                at_most=_id_bound(query.get("voucher_code_ids")),
             )
             for query in queries
         ]
@@ -667,6 +671,11 @@ def _opt(
     errors: Errors,
 ) -> list[Any] | None:
     return None if values is None else convert(values, name, errors)
+
+
+def _id_bound(ids: tuple[uuid.UUID, ...] | None) -> int | None:
+    """A chain filtered by ids can answer at most one item per distinct id."""
+    return None if ids is None else len(set(ids))
 
 
 def _with_limitation(base: VoucherFilter, limitation: Limitation) -> VoucherFilter:
