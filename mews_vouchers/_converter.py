@@ -10,7 +10,8 @@ Models know nothing of the wire; this module says how they travel:
 - ``null`` lists read as empty lists; optional request fields that are ``None`` are left out;
 - :class:`VoucherUpdate` fields are update values: ``UNSET`` -> ``null`` (not updated),
   any value -> ``{"Value": value}`` (``None`` -> ``{"Value": null}``, which clears it);
-- a voucher or code without ``IsActive`` takes it from ``ActivityState``, and the reverse.
+- a voucher or code without ``IsActive`` takes it from ``ActivityState``, and the reverse;
+  a code without ``Id`` (the older docs show some) reads with ``id=None``.
 
 Leaf hooks (UUID, datetime, enums, lists) are registered before the class hook factory,
 which builds each class hook lazily on first use, so every class hook sees them.
@@ -33,6 +34,7 @@ from ._models import (
     UNSET,
     ActivityState,
     Voucher,
+    VoucherAssignment,
     VoucherCode,
     VoucherUpdate,
 )
@@ -252,37 +254,127 @@ converter.register_structure_hook_factory(attrs.has, _class_structure_factory)
 converter.register_unstructure_hook_factory(attrs.has, _class_unstructure_factory)
 
 
-# --- special cases: activity, update values ----------------------------------------------------
+# --- the hot path: response models read by the thousand ------------------------------------------
+
+# The models read in bulk get a straight-line hook generated from their fields: each value is
+# type-checked and converted inline, and the instance __dict__ is filled in one step, since
+# attrs' keyword __init__ costs more than all the conversions together.  IsActive and
+# ActivityState stand in for each other when the server leaves one out (the docs' own
+# examples do).  Anything unexpected raises TypeError/ValueError/KeyError, which the
+# requester reports as a malformed response.
 
 
-def _activity_tolerant(cls: type[T]) -> Callable[[Any, Any], T]:
-    """Wrap the generated hook of *cls*: IsActive and ActivityState stand in for each other."""
-    generated = _class_structure_factory(cls)
+def _hot_structure_fn(cls: type[T]) -> Callable[[Any, Any], T]:
+    """Generate the straight-line structure hook of a hot response model.
 
-    def structure(value: Any, _: Any) -> T:
-        if not isinstance(value, dict):
-            raise TypeError(f"expected an object for {cls.__name__}, got {type(value).__name__}")
-        if cls is VoucherCode and "Id" not in value:
-            # The older docs show codes without Id (vouchers/getAll extent).
-            value = {**value, "Id": None}
-        is_active = value.get("IsActive")
-        state = value.get("ActivityState")
-        if is_active is None and state is not None:
-            value = {**value, "IsActive": state == ActivityState.ACTIVE.value}
-        elif state is None and isinstance(is_active, bool):
-            value = {
-                **value,
-                "ActivityState": (
-                    ActivityState.ACTIVE if is_active else ActivityState.DELETED
-                ).value,
-            }
-        return typing.cast(T, generated(value, cls))
+    Every conversion is written inline (a Python call costs as much as the work it would
+    do): cache lookups for repeating ids and datetimes, the canonical-UUID fast path, type
+    checks, enum lookups.  Locals are named ``f_<field>``.
+    """
+    hints = typing.get_type_hints(cls)
+    namespace: dict[str, Any] = {
+        "cls": cls,
+        "new": _new,
+        "setattr": _set,
+        "UUID": uuid.UUID,
+        "UNKNOWN_SAFETY": _UNKNOWN_SAFETY,
+        "uuid_slow": _structure_uuid,
+        "shared_uuid": structure_shared_uuid,
+        "uuid_cache": _UUID_CACHE,
+        "dt_slow": _structure_datetime,
+        "dt_cache": _DATETIME_CACHE,
+        "ACTIVE": ActivityState.ACTIVE,
+        "DELETED": ActivityState.DELETED,
+    }
 
-    return structure
+    def convert(name: str, key: str, kind: Any) -> list[str]:
+        """Lines that turn ``v`` (not None) into ``f_<name>``."""
+        out = f"f_{name}"
+        if kind is uuid.UUID and name in _SHARED_IDS:
+            return [
+                f"{out} = uuid_cache.get(v) if type(v) is str else None",
+                f"if {out} is None: {out} = shared_uuid(v, None)",
+            ]
+        if kind is uuid.UUID:
+            # uuid.UUID() itself drops every hyphen and wants 32 hex digits; so do we.
+            return [
+                "h = v.replace('-', '') if type(v) is str else ''",
+                "if len(h) == 32:",
+                f"    {out} = new(UUID)",
+                f"    setattr({out}, 'int', int(h, 16))",
+                f"    setattr({out}, 'is_safe', UNKNOWN_SAFETY)",
+                "else:",
+                f"    {out} = uuid_slow(v, None)",
+            ]
+        if kind is datetime:
+            return [
+                f"{out} = dt_cache.get(v) if type(v) is str else None",
+                f"if {out} is None: {out} = dt_slow(v, None)",
+            ]
+        if isinstance(kind, type) and issubclass(kind, enum.Enum):
+            namespace[f"members_{name}"] = kind._value2member_map_
+            namespace[f"enum_{name}"] = _enum_structure_factory(kind)
+            return [
+                f"{out} = members_{name}.get(v) if type(v) is str else None",
+                f"if {out} is None: {out} = enum_{name}(v, None)",
+            ]
+        if kind in (str, bool):
+            return [
+                f"if type(v) is not {kind.__name__}:",
+                f"    raise TypeError('{key}: expected {kind.__name__}, got ' + type(v).__name__)",
+                f"{out} = v",
+            ]
+        raise TypeError(f"no hot-path rule for {cls.__name__}.{name}: {kind}")
+
+    body = [
+        "def structure(o, _=None):",
+        "    if type(o) is not dict:",
+        f"        raise TypeError('expected an object for {cls.__name__}')",
+        "    get = o.get",
+    ]
+    names = []
+    for field in attrs.fields(typing.cast(Any, cls)):
+        key, name = pascal(field.name), field.name
+        names.append(name)
+        args = typing.get_args(hints[name])
+        optional = type(None) in args or field.default is not attrs.NOTHING
+        kind = next((t for t in args if t is not type(None)), hints[name])
+        lines = convert(name, key, kind)
+        if name == "is_active":
+            body += [
+                f"    v = get({key!r})",
+                "    if v is None:",
+                "        state = get('ActivityState')",
+                "        if state is None:",
+                f"            raise KeyError({key!r})",
+                "        v = state == 'Active'",
+                *(f"    {line}" for line in lines),
+            ]
+        elif optional:
+            body += [f"    v = get({key!r})", "    if v is None:", f"        f_{name} = None"]
+            body += ["    else:", *(f"        {line}" for line in lines)]
+        else:
+            body += [f"    v = o[{key!r}]", *(f"    {line}" for line in lines)]
+    if "activity_state" in names:
+        body += [
+            "    if f_activity_state is None:",
+            "        f_activity_state = ACTIVE if f_is_active else DELETED",
+        ]
+    body += [
+        "    obj = new(cls)",
+        "    setattr(obj, '__dict__', {" + ", ".join(f"{n!r}: f_{n}" for n in names) + "})",
+        "    return obj",
+    ]
+    exec(compile("\n".join(body), f"<mews_vouchers hot hook {cls.__name__}>", "exec"), namespace)
+    return typing.cast(Callable[[Any, Any], T], namespace["structure"])
 
 
-converter.register_structure_hook(Voucher, _activity_tolerant(Voucher))
-converter.register_structure_hook(VoucherCode, _activity_tolerant(VoucherCode))
+converter.register_structure_hook(Voucher, _hot_structure_fn(Voucher))
+converter.register_structure_hook(VoucherCode, _hot_structure_fn(VoucherCode))
+converter.register_structure_hook(VoucherAssignment, _hot_structure_fn(VoucherAssignment))
+
+
+# --- update values -------------------------------------------------------------------------------
 
 _UPDATE_FIELDS = [f for f in attrs.fields(VoucherUpdate) if f.name != "voucher_id"]
 

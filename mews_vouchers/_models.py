@@ -10,6 +10,9 @@ made, so that one error lists every problem with the item's index.
 
 Response models (``Voucher``, ``VoucherCode`` ...) are built by the SDK from
 the API's answers and do no conversion, which keeps reading large pages cheap.
+The three read in bulk (``Voucher``, ``VoucherCode``, ``VoucherAssignment``) keep
+their fields in an instance ``__dict__`` rather than slots, so the converter can
+fill one in a single step (see ``_converter``); they are frozen all the same.
 """
 
 from __future__ import annotations
@@ -294,7 +297,7 @@ class VoucherExtent:
 # --- response models -------------------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class Voucher:
     """A voucher as the API returns it."""
 
@@ -314,7 +317,7 @@ class Voucher:
     external_identifier: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class VoucherCode:
     """A voucher code as the API returns it (``id`` is None where the API leaves it out)."""
 
@@ -329,7 +332,7 @@ class VoucherCode:
     activity_state: ActivityState | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class VoucherAssignment:
     """The assignment of a voucher to a rate."""
 

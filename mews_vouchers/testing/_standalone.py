@@ -1,0 +1,191 @@
+"""Running the simulator on its own, seeded with a few enterprises, until interrupted.
+
+``python -m mews_vouchers.testing`` and ``mews-vouchers simulator`` both end up
+in :func:`serve`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import uuid
+from collections.abc import Sequence
+from typing import Protocol, TextIO
+
+import attrs
+
+from .._config import RateLimit
+from ._simulator import MewsSimulator
+
+DEFAULT_ENTERPRISES = 2
+
+
+class _Event(Protocol):
+    async def wait(self) -> object: ...
+
+
+@attrs.frozen(kw_only=True)
+class SeededEnterprise:
+    """The ids of one enterprise seeded for standalone use, with its own access token."""
+
+    enterprise_id: uuid.UUID
+    access_token: str
+    service_id: uuid.UUID
+    rate_ids: tuple[uuid.UUID, ...]
+    company_id: uuid.UUID
+
+
+def seed_enterprises(sim: MewsSimulator, count: int) -> list[SeededEnterprise]:
+    """Add *count* enterprises, each with a service, two rates and a company."""
+    seeded = []
+    for number in range(1, count + 1):
+        enterprise_id = sim.add_enterprise(f"Hotel {number}")
+        service_id = sim.add_service(enterprise_id, "Accommodation")
+        seeded.append(
+            SeededEnterprise(
+                enterprise_id=enterprise_id,
+                access_token=sim.add_access_token([enterprise_id]),
+                service_id=service_id,
+                rate_ids=(
+                    sim.add_rate(service_id, "Best price"),
+                    sim.add_rate(service_id, "Non-refundable"),
+                ),
+                company_id=sim.add_company(enterprise_id, f"Partner {number}"),
+            )
+        )
+    return seeded
+
+
+def describe(sim: MewsSimulator, seeded: Sequence[SeededEnterprise]) -> str:
+    """Return what a user needs to point a client at a running simulator."""
+    lines = [
+        f"Mews voucher simulator at {sim.base_url}",
+        f"ClientToken:  {sim.client_token}",
+        f"AccessToken:  {sim.access_token}  (portfolio: every enterprise)",
+    ]
+    for number, enterprise in enumerate(seeded, start=1):
+        lines += [
+            f"Enterprise {number}: {enterprise.enterprise_id}",
+            f"  AccessToken: {enterprise.access_token}  (this enterprise only)",
+            f"  ServiceId:   {enterprise.service_id}",
+            f"  RateIds:     {', '.join(map(str, enterprise.rate_ids))}",
+            f"  CompanyId:   {enterprise.company_id}",
+        ]
+    return "\n".join(lines)
+
+
+async def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    enterprises: int = DEFAULT_ENTERPRISES,
+    rate_limit: RateLimit | None = None,
+    latency: float = 0.0,
+    fault_rate: float = 0.0,
+    seed: int = 0,
+    stop: _Event | None = None,
+    out: TextIO | None = None,
+) -> None:
+    """Run a seeded simulator and print how to reach it, until *stop* is set or cancelled."""
+    async with MewsSimulator(
+        rate_limit=rate_limit,
+        latency=latency,
+        fault_rate=fault_rate,
+        seed=seed,
+        host=host,
+        port=port,
+    ) as sim:
+        seeded = seed_enterprises(sim, enterprises)
+        print(describe(sim, seeded), file=out or sys.stdout, flush=True)
+        await (stop or asyncio.Event()).wait()
+
+
+def _rate_limit(text: str) -> RateLimit:
+    requests, slash, seconds = text.partition("/")
+    try:
+        if not slash:
+            raise ValueError(text)
+        return RateLimit(int(requests), float(seconds))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected REQUESTS/SECONDS with both positive, like 200/30, got {text!r}"
+        ) from None
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = _non_negative(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a probability within 0..1, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command line parser of the standalone simulator."""
+    parser = argparse.ArgumentParser(
+        prog="python -m mews_vouchers.testing",
+        description="Serve an in-memory Mews voucher API until interrupted (Ctrl-C).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free)")
+    parser.add_argument(
+        "--enterprises",
+        type=_count,
+        default=DEFAULT_ENTERPRISES,
+        help="enterprises to seed, each with a service, two rates and a company",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=_rate_limit,
+        default=None,
+        metavar="REQUESTS/SECONDS",
+        help="request limit per access token, like 200/30 (default: none)",
+    )
+    parser.add_argument(
+        "--latency", type=_non_negative, default=0.0, help="seconds before each answer"
+    )
+    parser.add_argument(
+        "--fault-rate", type=_probability, default=0.0, help="probability of a random fault"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of ids, tokens and faults")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the standalone simulator from the command line; return the exit status."""
+    args = build_parser().parse_args(argv)
+    # Ctrl-C is the way to stop it; asyncio.run has closed the server by then.
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(
+            serve(
+                host=args.host,
+                port=args.port,
+                enterprises=args.enterprises,
+                rate_limit=args.rate_limit,
+                latency=args.latency,
+                fault_rate=args.fault_rate,
+                seed=args.seed,
+            )
+        )
+    return 0

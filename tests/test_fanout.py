@@ -1,0 +1,266 @@
+"""getAll at scale: concurrent chains per enterprise, splitting, windows, streaming."""
+
+from __future__ import annotations
+
+import gc
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import anyio
+import pytest
+from conftest import Hotel, make_client, seed_hotel
+from hostile import ScriptedServer
+
+from mews_vouchers import MewsClient, PaginationError, RetryPolicy, TimeInterval, VoucherExtent
+from mews_vouchers.testing import Fault, MewsSimulator
+
+pytestmark = pytest.mark.anyio
+
+
+def get_alls(sim: MewsSimulator) -> list[Any]:
+    return [r for r in sim.requests if r.operation == "vouchers/getAll"]
+
+
+async def test_seven_enterprises_fetched_once_with_overlapping_chains() -> None:
+    """7 hotels x 2,500: every voucher once, 3 pages per chain, the chains overlapping in time."""
+    async with MewsSimulator(latency=0.02) as sim:
+        hotels = [seed_hotel(sim, f"H{i}") for i in range(7)]
+        seeded = {
+            h.enterprise_id: set(sim.seed_vouchers(h.service_id, 2500, name_prefix=f"H{i}-"))
+            for i, h in enumerate(hotels)
+        }
+        async with make_client(sim) as client:
+            result = await client.vouchers.get_all(
+                service_ids=[h.service_id for h in hotels],
+                enterprise_ids=[h.enterprise_id for h in hotels],
+            )
+        assert len(result.vouchers) == 17_500
+        assert {v.id for v in result.vouchers} == set().union(*seeded.values())
+        for voucher in result.vouchers:
+            assert voucher.id in seeded[voucher.enterprise_id]  # type: ignore[index]
+        requests = get_alls(sim)
+        per_chain = Counter(r.enterprise_id for r in requests)
+        assert per_chain == {str(h.enterprise_id): 3 for h in hotels}  # 1000, 1000, 500: no 4th
+        spans = {}
+        for r in requests:
+            first, last = spans.get(r.enterprise_id, (r.at, r.at))
+            spans[r.enterprise_id] = (min(first, r.at), max(last, r.at))
+        earliest_end = min(end for _, end in spans.values())
+        latest_start = max(start for start, _ in spans.values())
+        assert latest_start < earliest_end  # every chain had started before any had finished
+
+
+async def test_one_chain_over_all_enterprises_without_enterprise_ids(sim: MewsSimulator) -> None:
+    """Without enterprise_ids, one chain pages over every enterprise the token reaches."""
+    a, b = seed_hotel(sim, "A"), seed_hotel(sim, "B")
+    sim.seed_vouchers(a.service_id, 700)
+    sim.seed_vouchers(b.service_id, 800)
+    async with make_client(sim, page_size=600) as client:
+        result = await client.vouchers.get_all(service_ids=[a.service_id, b.service_id])
+    assert len(result.vouchers) == 1500
+    assert [r.items for r in get_alls(sim)] == [600, 600, 600]
+    assert all("EnterpriseIds" not in (r.body or {}) for r in get_alls(sim))
+
+
+async def test_long_filter_lists_are_split(
+    client: MewsClient, sim: MewsSimulator, hotel: Hotel
+) -> None:
+    """2,500 voucher ids become 3 queries of at most 1000 ids; the answer is their union."""
+    ids = sim.seed_vouchers(hotel.service_id, 3000)
+    wanted = ids[:2500]
+    result = await client.vouchers.get_all(service_ids=[hotel.service_id], voucher_ids=wanted)
+    assert {v.id for v in result.vouchers} == set(wanted)
+    sizes = sorted(len(r.body["VoucherIds"]) for r in get_alls(sim) if r.body)
+    assert sizes == [500, 1000, 1000]
+
+
+async def test_long_updated_interval_is_split_into_windows(
+    sim: MewsSimulator, hotel: Hotel
+) -> None:
+    """Seven months become three windows of at most three months, back to back."""
+    base = datetime(2024, 1, 1, tzinfo=UTC)
+    for month in range(7):
+        sim.seed_vouchers(
+            hotel.service_id,
+            10,
+            name_prefix=f"M{month}-",
+            updated_utc=base + timedelta(days=31 * month + 1),
+        )
+    async with make_client(sim) as client:
+        result = await client.vouchers.get_all(
+            service_ids=[hotel.service_id],
+            updated_utc=TimeInterval(start_utc=base, end_utc=base + timedelta(days=214)),
+        )
+    assert len(result.vouchers) == 70
+    windows = sorted(
+        (r.body["UpdatedUtc"]["StartUtc"], r.body["UpdatedUtc"]["EndUtc"])
+        for r in get_alls(sim)
+        if r.body
+    )
+    assert windows == [
+        ("2024-01-01T00:00:00Z", "2024-04-01T00:00:00Z"),
+        ("2024-04-01T00:00:00Z", "2024-07-01T00:00:00Z"),
+        ("2024-07-01T00:00:00Z", "2024-08-02T00:00:00Z"),
+    ]
+
+
+async def test_408_retries_with_half_the_page(
+    client: MewsClient, sim: MewsSimulator, hotel: Hotel
+) -> None:
+    """A 408 on getAll asks again for half as many, and the chain goes on at that size."""
+    sim.seed_vouchers(hotel.service_id, 1800)
+    sim.inject(Fault.TIMEOUT, times=1, operation="vouchers/getAll")
+    result = await client.vouchers.get_all(service_ids=[hotel.service_id])
+    assert len({v.id for v in result.vouchers}) == 1800
+    assert [r.items for r in get_alls(sim)] == [1000, 500, 500, 500, 500]
+
+
+async def test_get_all_merges_each_entity_once(sim: MewsSimulator, hotel: Hotel) -> None:
+    """Rates shared by vouchers on many pages and chains come back once."""
+    async with make_client(sim, page_size=2) as client:
+        from mews_vouchers import VoucherParameters, VoucherType
+
+        await client.vouchers.add(
+            [
+                VoucherParameters(
+                    service_id=hotel.service_id,
+                    name=f"v{i}",
+                    type=VoucherType.PUBLIC,
+                    assigned_rate_ids=hotel.rate_ids,
+                )
+                for i in range(5)
+            ],
+            enterprise_id=hotel.enterprise_id,
+        )
+        result = await client.vouchers.get_all(
+            service_ids=[hotel.service_id],
+            extent=VoucherExtent(voucher_assignments=True, rates=True),
+        )
+    assert len(result.vouchers) == 5
+    assert len(result.voucher_assignments) == 10
+    assert sorted(r.id for r in result.rates) == sorted(hotel.rate_ids)
+    assert result.cursor is None
+
+
+async def test_iter_all_streams_and_prefetches(sim: MewsSimulator, hotel: Hotel) -> None:
+    """iter_all yields vouchers as pages arrive, and fetches the next page meanwhile."""
+    sim.seed_vouchers(hotel.service_id, 2400)
+    async with make_client(sim, page_size=500) as client:
+        stream = client.vouchers.iter_all(service_ids=[hotel.service_id])
+        first = await stream.__anext__()
+        await anyio.sleep(0.2)  # the caller "works" on the first voucher
+        assert len(get_alls(sim)) >= 2  # the next page was fetched meanwhile
+        assert len(get_alls(sim)) <= 4  # but not everything: memory stays bounded
+        rest = [v async for v in stream]
+    assert len({first.id, *(v.id for v in rest)}) == 2400
+    assert len(get_alls(sim)) == 5  # 4 full pages and a short one: no extra request
+
+
+async def test_iter_pages_yields_pages(
+    client: MewsClient, sim: MewsSimulator, hotel: Hotel
+) -> None:
+    """iter_pages yields one VouchersResult per page with its cursor."""
+    sim.seed_vouchers(hotel.service_id, 2100)
+    sizes = []
+    async with client.vouchers.iter_pages(service_ids=[hotel.service_id]) as pages:
+        async for page in pages:
+            sizes.append(len(page.vouchers))
+            assert page.cursor == page.vouchers[-1].id
+    assert sizes == [1000, 1000, 100]
+
+
+async def test_voucher_codes_fan_out(client: MewsClient, sim: MewsSimulator) -> None:
+    """voucherCodes getAll: one chain per enterprise, voucher id lists split by 1000."""
+    from mews_vouchers import VoucherCodeParameters
+
+    hotels = [seed_hotel(sim, f"C{i}") for i in range(3)]
+    all_codes = []
+    for h in hotels:
+        ids = sim.seed_vouchers(h.service_id, 1200)
+        await client.voucher_codes.add(
+            [
+                VoucherCodeParameters(voucher_id=v, value=f"{h.enterprise_id}-{i}")
+                for i, v in enumerate(ids)
+            ],
+            enterprise_id=h.enterprise_id,
+        )
+        all_codes.append(ids)
+    voucher_ids = [v for ids in all_codes for v in ids]
+    codes = await client.voucher_codes.get_all(
+        voucher_ids=voucher_ids, enterprise_ids=[h.enterprise_id for h in hotels]
+    )
+    assert len(codes) == 3600
+    assert len({c.id for c in codes}) == 3600
+    streamed = [c async for c in client.voucher_codes.iter_all(voucher_ids=voucher_ids)]
+    assert len(streamed) == 3600
+
+
+async def test_repeated_cursor_stops_with_pagination_error() -> None:
+    """A server whose cursor never moves ends in PaginationError, not an endless loop."""
+    from aiohttp import web
+
+    page = {
+        "Vouchers": [
+            {
+                "Id": "fe568bbd-1ecb-4bb2-bf77-96c3698de20d",
+                "ServiceId": "bd26d8db-86da-4f96-9efc-e5a4654a4a94",
+                "Name": "x",
+                "CreatedUtc": "2024-01-01T00:00:00Z",
+                "UpdatedUtc": "2024-01-01T00:00:00Z",
+                "Type": "Public",
+                "IsActive": True,
+            }
+        ],
+        "Cursor": "fe568bbd-1ecb-4bb2-bf77-96c3698de20d",
+    }
+
+    async def handler(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        return web.json_response(page)
+
+    async with ScriptedServer(handler) as server:
+        client = MewsClient(
+            client_token="c" * 20,
+            access_token="a" * 20,
+            client="t",
+            base_url=server.base_url,
+            page_size=1,
+            rate_limit=None,
+            retry=RetryPolicy(max_attempts=1),
+        )
+        async with client:
+            with pytest.raises(PaginationError, match="twice"):
+                await client.vouchers.get_all(service_ids=["bd26d8db-86da-4f96-9efc-e5a4654a4a94"])
+    assert len(server.received) == 2  # the second answer repeats the first cursor: stop
+
+
+async def test_leaving_iter_all_early_stops_the_requests(sim: MewsSimulator, hotel: Hotel) -> None:
+    """break out of iter_all: no more requests, and no task left running."""
+    sim.seed_vouchers(hotel.service_id, 5000)
+    async with make_client(sim, page_size=100) as client:
+        before = len(anyio_tasks())
+        assert before == 0
+        async for _ in client.vouchers.iter_all(service_ids=[hotel.service_id]):
+            break
+        gc.collect()
+        await anyio.sleep(0.1)
+        sent = len(get_alls(sim))
+        await anyio.sleep(0.2)
+        assert len(get_alls(sim)) == sent <= 4
+        assert len(anyio_tasks()) == before
+        # With async with, the stop is immediate.
+        async with client.vouchers.iter_all(service_ids=[hotel.service_id]) as vouchers:
+            async for _ in vouchers:
+                break
+        assert len(anyio_tasks()) == before
+
+
+def anyio_tasks() -> set[Any]:
+    """The SDK's own running tasks (the simulator's connection handlers are not ours)."""
+    import asyncio
+
+    return {
+        t
+        for t in asyncio.all_tasks()
+        if not t.done() and "mews_vouchers/_" in str(t.get_coro().cr_code.co_filename)  # type: ignore[union-attr]
+    }

@@ -1,0 +1,135 @@
+"""Lifecycle: cancelling bulk calls, aclose() ending waits, one client shared by many tasks."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+from conftest import Hotel, make_client, seed_hotel
+from fakes import FakeClock
+
+from mews_vouchers import MewsConnectionError, RateLimit, VoucherParameters, VoucherType
+from mews_vouchers.testing import MewsSimulator
+
+pytestmark = pytest.mark.anyio
+
+
+def sdk_tasks() -> set[Any]:
+    """The SDK's running tasks (the simulator's connection handlers are not ours)."""
+    return {
+        t
+        for t in asyncio.all_tasks()
+        if not t.done() and "mews_vouchers/_" in t.get_coro().cr_code.co_filename  # type: ignore[union-attr]
+    }
+
+
+def items(hotel: Hotel, n: int) -> list[VoucherParameters]:
+    return [
+        VoucherParameters(service_id=hotel.service_id, name=f"L{i}", type=VoucherType.PUBLIC)
+        for i in range(n)
+    ]
+
+
+async def test_cancelling_a_bulk_add_stops_its_requests() -> None:
+    """Cancelled mid-way: no request after the cancel, no task left, the client still works."""
+    async with MewsSimulator(latency=0.05) as sim:
+        hotel = seed_hotel(sim)
+        async with make_client(sim, chunk_size=10, max_concurrency=2) as client:
+            with anyio.move_on_after(0.12):
+                await client.vouchers.add(items(hotel, 500), enterprise_id=hotel.enterprise_id)
+            sent = len(sim.requests)
+            assert 0 < sent < 50
+            await anyio.sleep(0.2)
+            assert len(sim.requests) <= sent + 2  # at most the requests already on the wire
+            assert sdk_tasks() == set()
+            result = await client.vouchers.get_all(service_ids=[hotel.service_id])
+            assert len(result.vouchers) == len(sim.vouchers())
+
+
+async def test_cancelling_get_all_leaves_nothing_running(sim: MewsSimulator, hotel: Hotel) -> None:
+    """A get_all cancelled while its chains run leaves no chain running."""
+    sim.seed_vouchers(hotel.service_id, 3000)
+    async with make_client(sim, page_size=100) as client:
+        with anyio.move_on_after(0.05):
+            await client.vouchers.get_all(service_ids=[hotel.service_id])
+        await anyio.lowlevel.checkpoint()
+        assert sdk_tasks() == set()
+
+
+async def test_aclose_ends_a_call_waiting_for_the_rate_limit() -> None:
+    """A call waiting on the rate limit ends with a clear error when the client is closed."""
+    async with MewsSimulator() as sim:
+        hotel = seed_hotel(sim)
+        client = make_client(sim, rate_limit=RateLimit(1, 3600.0), chunk_size=1)
+        outcome: list[BaseException] = []
+
+        async def job() -> None:
+            try:
+                await client.vouchers.add(items(hotel, 3), enterprise_id=hotel.enterprise_id)
+            except BaseException as exc:
+                outcome.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(job)
+            await anyio.sleep(0.2)  # one request went out; the next waits an hour
+            await client.aclose()
+        assert len(sim.requests) == 1
+        [error] = outcome
+        assert isinstance(error, MewsConnectionError)
+        assert "closed" in str(error)
+        assert sdk_tasks() == set()
+
+
+async def test_aclose_stops_open_streams(sim: MewsSimulator, hotel: Hotel) -> None:
+    """An iter_all left open is stopped by aclose."""
+    sim.seed_vouchers(hotel.service_id, 3000)
+    client = make_client(sim, page_size=100)
+    stream = client.vouchers.iter_all(service_ids=[hotel.service_id])
+    await stream.__anext__()
+    await client.aclose()
+    assert sdk_tasks() == set()
+
+
+async def test_one_client_many_tasks(sim: MewsSimulator) -> None:
+    """Twenty tasks share one client: writes and reads all succeed, counts add up."""
+    hotels = [seed_hotel(sim, f"T{i}") for i in range(4)]
+    async with make_client(sim, max_concurrency=4, chunk_size=7) as client:
+
+        async def worker(n: int) -> None:
+            hotel = hotels[n % 4]
+            params = [
+                VoucherParameters(
+                    service_id=hotel.service_id, name=f"w{n}-{i}", type=VoucherType.PUBLIC
+                )
+                for i in range(15)
+            ]
+            added = await client.vouchers.add(params, enterprise_id=hotel.enterprise_id)
+            assert [v.name for v in added] == [p.name for p in params]
+            await client.vouchers.get_all(
+                service_ids=[hotel.service_id], enterprise_ids=[hotel.enterprise_id]
+            )
+
+        async with anyio.create_task_group() as tg:
+            for n in range(20):
+                tg.start_soon(worker, n)
+    assert len(sim.vouchers()) == 300
+    assert len({v["Name"] for v in sim.vouchers()}) == 300
+
+
+async def test_rate_limited_client_shared_by_tasks_stays_within_the_limit() -> None:
+    """Concurrent callers share one window: the server never answers 429."""
+    clock = FakeClock()
+    async with MewsSimulator(rate_limit=RateLimit(5, 1.0), clock=clock) as sim:
+        hotel = seed_hotel(sim)
+        async with (
+            make_client(
+                sim, rate_limit=RateLimit(5, 1.0), clock=clock, sleep=clock.sleep
+            ) as client,
+            anyio.create_task_group() as tg,
+        ):
+            for _ in range(6):
+                tg.start_soon(lambda: client.vouchers.get_all(service_ids=[hotel.service_id]))
+        assert [r.status for r in sim.requests] == [200] * 6
