@@ -264,3 +264,17 @@ def anyio_tasks() -> set[Any]:
         for t in asyncio.all_tasks()
         if not t.done() and "mews_vouchers/_" in str(t.get_coro().cr_code.co_filename)  # type: ignore[union-attr]
     }
+
+
+@pytest.mark.parametrize("fault", list(Fault))
+async def test_every_fault_on_get_all_ends_with_everything_once(
+    sim: MewsSimulator, hotel: Hotel, fault: Fault
+) -> None:
+    """Whatever goes wrong with a page, the read retries it and returns each voucher once."""
+    seeded = set(sim.seed_vouchers(hotel.service_id, 2300))
+    sim.inject(fault, times=2, operation="vouchers/getAll", retry_after="0", delay=0.3)
+    async with make_client(sim, timeout=0.2) as client:
+        result = await client.vouchers.get_all(service_ids=[hotel.service_id])
+    assert [v.id for v in result.vouchers if v.id in seeded] == [v.id for v in result.vouchers]
+    assert {v.id for v in result.vouchers} == seeded
+    assert len(result.vouchers) == 2300
