@@ -21,6 +21,7 @@ import orjson
 
 from ._config import RetryPolicy
 from ._constants import API_PREFIX
+from ._converter import encode
 from ._errors import (
     MewsApiError,
     MewsConnectionError,
@@ -112,7 +113,7 @@ class Requester:
         smaller page).  Raises a :class:`MewsError`.
         """
         record = record if record is not None else AttemptRecord()
-        body = orjson.dumps({**self._auth, **params})
+        body = encode({**self._auth, **params})
         path = f"{API_PREFIX}/{operation}"
         attempt = 0
         while True:
