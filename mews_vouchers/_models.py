@@ -110,7 +110,7 @@ def to_aware_utc(value: object, path: str) -> datetime:
         raise MewsValidationError([(path, f"expected a datetime, got {type(value).__name__}")])
     if value.tzinfo is None or value.utcoffset() is None:
         raise MewsValidationError(
-            [(path, f"naive datetime {value.isoformat()!r}: give a timezone (e.g. tzinfo=UTC)")]
+            [(path, f"naive datetime {value.isoformat()!r}: give it a timezone (Z or +hh:mm)")]
         )
     return value.astimezone(UTC)
 

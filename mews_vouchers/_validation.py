@@ -87,7 +87,7 @@ def validate_voucher_parameters(items: Sequence[object], name: str = "params") -
         _text(errors, f"{at}.name", item.name, MAX_NAME_LENGTH, minimum=1)
         _type(errors, f"{at}.type", item.type)
         if item.type in _NEEDS_COMPANY and item.company_id is None:
-            errors.append((f"{at}.company_id", f"required for type {item.type.name}"))
+            errors.append((f"{at}.company_id", f"required for type {item.type.value}"))
         if item.assigned_rate_ids is not None:
             _rate_ids(errors, f"{at}.assigned_rate_ids", item.assigned_rate_ids)
         _interval(
@@ -127,7 +127,7 @@ def validate_voucher_updates(items: Sequence[object], name: str = "updates") -> 
         if item.type is not UNSET:
             _type(errors, f"{at}.type", item.type)
             if item.type in _NEEDS_COMPANY and item.company_id is None:
-                errors.append((f"{at}.company_id", f"cannot be cleared for type {item.type.name}"))
+                errors.append((f"{at}.company_id", f"cannot be cleared for type {item.type.value}"))
         rate_ids = item.assigned_rate_ids
         if rate_ids is not UNSET and rate_ids is not None:
             _rate_ids(errors, f"{at}.assigned_rate_ids", rate_ids)

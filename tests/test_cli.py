@@ -1,0 +1,559 @@
+"""The command line, run as a subprocess against a simulator served by the test itself."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import attrs
+import pytest
+
+from mews_vouchers._constants import MAX_NAME_LENGTH, VOUCHERS_ADD, VOUCHERS_GET_ALL
+from mews_vouchers.cli._io import VOUCHER_COLUMNS
+from mews_vouchers.testing import Fault, MewsSimulator
+
+pytestmark = pytest.mark.anyio
+
+
+@attrs.frozen
+class Hotel:
+    """A simulator with one seeded enterprise and a single-enterprise token."""
+
+    sim: MewsSimulator
+    enterprise_id: uuid.UUID
+    service_id: uuid.UUID
+    rate_ids: tuple[uuid.UUID, uuid.UUID]
+    company_id: uuid.UUID
+    access_token: str
+
+
+@attrs.frozen
+class Run:
+    """The outcome of one command line run."""
+
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+async def hotel() -> AsyncIterator[Hotel]:
+    async with MewsSimulator(seed=7) as sim:
+        enterprise_id = sim.add_enterprise("Hotel A")
+        service_id = sim.add_service(enterprise_id)
+        yield Hotel(
+            sim=sim,
+            enterprise_id=enterprise_id,
+            service_id=service_id,
+            rate_ids=(sim.add_rate(service_id, "Best"), sim.add_rate(service_id, "Flex")),
+            company_id=sim.add_company(enterprise_id, "Acme"),
+            access_token=sim.add_access_token([enterprise_id]),
+        )
+
+
+def _environment(hotel: Hotel | None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEWS_")}
+    # Wide enough that rich does not abbreviate table cells.
+    env["COLUMNS"] = "250"
+    if hotel is not None:
+        env.update(
+            MEWS_BASE_URL=hotel.sim.base_url,
+            MEWS_CLIENT_TOKEN=hotel.sim.client_token,
+            MEWS_ACCESS_TOKEN=hotel.access_token,
+            MEWS_CLIENT="mews-vouchers tests",
+        )
+    env.update(extra)
+    return env
+
+
+async def cli(hotel: Hotel | None, *args: str | Path, cwd: Path | None = None, **env: str) -> Run:
+    """Run ``python -m mews_vouchers.cli`` while this event loop keeps serving the simulator."""
+    done = await anyio.run_process(
+        [sys.executable, "-m", "mews_vouchers.cli", *map(str, args)],
+        env=_environment(hotel, **env),
+        cwd=cwd,
+        check=False,
+    )
+    return Run(done.returncode, done.stdout.decode(), done.stderr.decode())
+
+
+async def _both(first: Awaitable[Run], second: Awaitable[Run]) -> tuple[Run, Run]:
+    """Run two independent command lines at once (each start costs most of a second)."""
+    runs: dict[int, Run] = {}
+
+    async def run(n: int, call: Awaitable[Run]) -> None:
+        runs[n] = await call
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run, 0, first)
+        tg.start_soon(run, 1, second)
+    return runs[0], runs[1]
+
+
+def _jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def _csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def _params(
+    hotel: Hotel, count: int, prefix: str = "V", external: bool = True
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "ServiceId": str(hotel.service_id),
+            "Name": f"{prefix}{i}",
+            "Type": "Public",
+            **({"ExternalIdentifier": f"{prefix.lower()}-{i}"} if external else {}),
+        }
+        for i in range(count)
+    ]
+
+
+def _active(hotel: Hotel) -> list[dict[str, Any]]:
+    return hotel.sim.vouchers(include_deleted=False)
+
+
+def _no_traceback(run: Run) -> None:
+    assert "Traceback" not in run.err, run.err
+
+
+# --- add -----------------------------------------------------------------------------------
+
+
+async def test_add_jsonl_adds_every_voucher_and_writes_them(hotel: Hotel, tmp_path: Path) -> None:
+    """`add FILE.jsonl -o` adds each line once and writes the created vouchers in order."""
+    source = _jsonl(tmp_path / "in.jsonl", _params(hotel, 5))
+    created = tmp_path / "created.jsonl"
+    run = await cli(hotel, "add", source, "-o", created)
+    assert run.code == 0, run.err
+    assert sorted(v["Name"] for v in _active(hotel)) == [f"V{i}" for i in range(5)]
+    written = [json.loads(line) for line in created.read_text().splitlines()]
+    assert [v["Name"] for v in written] == [f"V{i}" for i in range(5)]
+    assert {v["Id"] for v in written} == {v["Id"] for v in _active(hotel)}
+    assert "Added 5 vouchers" in run.err
+
+
+async def test_add_csv_takes_snake_case_columns_and_rate_lists(
+    hotel: Hotel, tmp_path: Path
+) -> None:
+    """CSV input accepts snake_case headers, any-case types and `;`-separated AssignedRateIds."""
+    rates = ";".join(map(str, hotel.rate_ids))
+    source = _csv(
+        tmp_path / "in.csv",
+        ["service_id", "name", "type", "company_id", "assigned_rate_ids", "ExternalIdentifier"],
+        [
+            [str(hotel.service_id), "Plain", "public", "", "", "p"],
+            [str(hotel.service_id), "Partner", "PartnerCompany", str(hotel.company_id), rates, ""],
+        ],
+    )
+    run = await cli(hotel, "add", source)
+    assert run.code == 0, run.err
+    by_name = {v["Name"]: v for v in _active(hotel)}
+    assert by_name["Plain"]["ExternalIdentifier"] == "p"
+    assert by_name["Partner"]["CompanyId"] == str(hotel.company_id)
+    partner_rates = {a["RateId"] for a in hotel.sim.assignments()}
+    assert partner_rates == set(map(str, hotel.rate_ids))
+
+
+async def test_portfolio_token_writes_to_the_enterprise_given(hotel: Hotel, tmp_path: Path) -> None:
+    """With a portfolio token, `--enterprise-id` names the enterprise a write goes to."""
+    source = _jsonl(tmp_path / "in.jsonl", _params(hotel, 2))
+    run = await cli(
+        hotel,
+        "add",
+        source,
+        "--enterprise-id",
+        str(hotel.enterprise_id),
+        MEWS_ACCESS_TOKEN=hotel.sim.access_token,
+    )
+    assert run.code == 0, run.err
+    adds = [r for r in hotel.sim.requests if r.operation == VOUCHERS_ADD]
+    assert [r.enterprise_id for r in adds] == [str(hotel.enterprise_id)]
+    assert len(_active(hotel)) == 2
+
+
+# --- list ----------------------------------------------------------------------------------
+
+
+async def test_list_streams_jsonl_in_wire_form_page_by_page(hotel: Hotel) -> None:
+    """`list` writes one PascalCase wire object per voucher, following every page."""
+    hotel.sim.seed_vouchers(hotel.service_id, 25, external_identifier_prefix="s")
+    run = await cli(hotel, "list", "--service-id", str(hotel.service_id), "--page-size", "10")
+    assert run.code == 0, run.err
+    rows = [json.loads(line) for line in run.out.splitlines()]
+    assert len(rows) == 25
+    assert {row["Id"] for row in rows} == {v["Id"] for v in _active(hotel)}
+    assert {"Id", "ServiceId", "Name", "CreatedUtc", "Type", "IsActive"} <= set(rows[0])
+    # Each line is the API's own wire object (ids, Z datetimes), nulls left out.
+    served = {v["Id"]: {k: x for k, x in v.items() if x is not None} for v in _active(hotel)}
+    assert {row["Id"]: row for row in rows} == served
+    assert [r.items for r in hotel.sim.requests if r.operation == VOUCHERS_GET_ALL] == [10] * 3
+
+
+async def test_list_writes_csv_with_pascal_case_header(hotel: Hotel, tmp_path: Path) -> None:
+    """`list -o FILE.csv` writes a header of the API's names and a row per voucher."""
+    hotel.sim.seed_vouchers(hotel.service_id, 12, external_identifier_prefix="s")
+    out = tmp_path / "all.csv"
+    run = await cli(hotel, "list", "--service-id", str(hotel.service_id), "-o", out)
+    assert run.code == 0, run.err
+    with out.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == list(VOUCHER_COLUMNS)
+    assert sorted(r["ExternalIdentifier"] for r in rows) == sorted(f"s{i}" for i in range(12))
+    assert {r["IsActive"] for r in rows} == {"true"}
+    served = {v["Id"]: v for v in _active(hotel)}
+    assert all(r["CreatedUtc"] == served[r["Id"]]["CreatedUtc"] for r in rows)  # Z, whole seconds
+
+
+async def test_list_filters_by_activity_state_and_prints_a_table(hotel: Hotel) -> None:
+    """`--activity-state Deleted --format table` shows only deleted vouchers, in a table."""
+    ids = hotel.sim.seed_vouchers(hotel.service_id, 3, name_prefix="Kept")
+    deleted = await cli(hotel, "delete", "--id", str(ids[0]))
+    assert deleted.code == 0, deleted.err
+    run = await cli(
+        hotel,
+        "list",
+        "--service-id",
+        str(hotel.service_id),
+        "--activity-state",
+        "Deleted",
+        "--format",
+        "table",
+    )
+    assert run.code == 0, run.err
+    assert "ExternalIdentifier" in run.out
+    assert str(ids[0]) in run.out
+    assert str(ids[1]) not in run.out
+
+
+# --- update and delete ---------------------------------------------------------------------
+
+
+async def test_update_jsonl_takes_plain_and_wire_values(hotel: Hotel, tmp_path: Path) -> None:
+    """Update JSONL sets plain values and `{"Value": ...}`, clears `{"Value": null}`, skips null."""
+    ids = hotel.sim.seed_vouchers(hotel.service_id, 3, external_identifier_prefix="x")
+    source = _jsonl(
+        tmp_path / "up.jsonl",
+        [
+            {"VoucherId": str(ids[0]), "Name": "Plain"},
+            {"VoucherId": str(ids[1]), "Name": {"Value": "Wire"}, "ExternalIdentifier": None},
+            {"voucher_id": str(ids[2]), "external_identifier": {"Value": None}},
+        ],
+    )
+    run = await cli(hotel, "update", source)
+    assert run.code == 0, run.err
+    by_id = {v["Id"]: v for v in _active(hotel)}
+    assert by_id[str(ids[0])]["Name"] == "Plain"
+    assert by_id[str(ids[1])]["Name"] == "Wire"
+    assert by_id[str(ids[1])]["ExternalIdentifier"] == "x1"
+    assert by_id[str(ids[2])]["Name"] == "Seed2"
+    assert by_id[str(ids[2])]["ExternalIdentifier"] is None
+
+
+async def test_update_csv_leaves_empty_cells_and_clears_null(hotel: Hotel, tmp_path: Path) -> None:
+    """In update CSV an empty cell is not updated and a cell holding `null` clears the field."""
+    ids = hotel.sim.seed_vouchers(hotel.service_id, 2, external_identifier_prefix="x")
+    source = _csv(
+        tmp_path / "up.csv",
+        ["VoucherId", "Name", "ExternalIdentifier"],
+        [[str(ids[0]), "Renamed", ""], [str(ids[1]), "", "null"]],
+    )
+    run = await cli(hotel, "update", source, "-o", tmp_path / "updated.csv")
+    assert run.code == 0, run.err
+    by_id = {v["Id"]: v for v in _active(hotel)}
+    assert (by_id[str(ids[0])]["Name"], by_id[str(ids[0])]["ExternalIdentifier"]) == (
+        "Renamed",
+        "x0",
+    )
+    assert (by_id[str(ids[1])]["Name"], by_id[str(ids[1])]["ExternalIdentifier"]) == (
+        "Seed1",
+        None,
+    )
+    assert len((tmp_path / "updated.csv").read_text().splitlines()) == 3
+
+
+async def test_delete_takes_list_output_or_ids(hotel: Hotel, tmp_path: Path) -> None:
+    """`delete` takes a file (the output of `list` will do) or `--id`, and deletes those only."""
+    ids = hotel.sim.seed_vouchers(hotel.service_id, 5)
+    listed = tmp_path / "some.csv"
+    run = await cli(
+        hotel,
+        "list",
+        "--service-id",
+        str(hotel.service_id),
+        "--voucher-id",
+        str(ids[0]),
+        "--voucher-id",
+        str(ids[1]),
+        "-o",
+        listed,
+    )
+    assert run.code == 0, run.err
+    by_file = await cli(hotel, "delete", listed)
+    by_ids = await cli(hotel, "delete", "--id", str(ids[2]))
+    assert (by_file.code, by_ids.code) == (0, 0), by_file.err + by_ids.err
+    assert {v["Id"] for v in _active(hotel)} == {str(ids[3]), str(ids[4])}
+
+
+# --- dry run and bad input -----------------------------------------------------------------
+
+
+async def test_dry_run_validates_and_plans_without_sending(hotel: Hotel, tmp_path: Path) -> None:
+    """`--dry-run` prints the chunk plan of each write and sends no request at all."""
+    adds = _jsonl(tmp_path / "in.jsonl", _params(hotel, 2500))
+    ids = _csv(tmp_path / "ids.csv", ["Id"], [[str(uuid.uuid4())] for _ in range(3)])
+    add, delete = await _both(
+        cli(hotel, "add", adds, "--dry-run"),
+        cli(hotel, "delete", ids, "--dry-run", "--chunk-size", "2"),
+    )
+    assert (add.code, delete.code) == (0, 0), add.err + delete.err
+    assert "Would send 3 requests to vouchers/add (2 of 1,000 items, 1 of 500 items)" in add.out
+    assert "Would send 2 requests to vouchers/delete (1 of 2 items, 1 of 1 item)" in delete.out
+    assert hotel.sim.requests == []
+
+
+def _bad_jsonl(hotel: Hotel, path: Path) -> tuple[Path, dict[int, str]]:
+    good = {"ServiceId": str(hotel.service_id), "Name": "ok", "Type": "Public"}
+    lines = [
+        json.dumps(good),
+        '{"ServiceId": "' + str(hotel.service_id) + '", "Name": ',
+        json.dumps({**good, "ServiceId": "not-a-uuid"}),
+        "",
+        json.dumps({**good, "Name": "n" * (MAX_NAME_LENGTH + 1)}),
+        json.dumps({**good, "Colour": "red"}),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path, {2: "malformed JSON", 3: "not a valid UUID", 5: "Name", 6: "unknown column"}
+
+
+def _bad_csv(hotel: Hotel, path: Path) -> tuple[Path, dict[int, str]]:
+    header = ["ServiceId", "Name", "Type", "OccupiableIntervalStartUtc"]
+    rows = [
+        [str(hotel.service_id), "ok", "Public", ""],
+        ["123", "ok", "Public", ""],
+        [str(hotel.service_id), "n" * (MAX_NAME_LENGTH + 1), "Public", ""],
+        [str(hotel.service_id), "ok", "Public", "2026-01-01T00:00:00"],
+    ]
+    return _csv(path, header, rows), {
+        3: "not a valid UUID",
+        4: "Name",
+        5: "give it a timezone (Z or +hh:mm)",
+    }
+
+
+@pytest.mark.parametrize("make", [_bad_jsonl, _bad_csv], ids=["jsonl", "csv"])
+async def test_bad_input_is_reported_by_line_and_nothing_is_sent(
+    hotel: Hotel, tmp_path: Path, make: Any
+) -> None:
+    """Every bad line is reported with its line number, the exit status is 2, no request goes."""
+    source, expected = make(hotel, tmp_path / ("bad.jsonl" if make is _bad_jsonl else "bad.csv"))
+    run = await cli(hotel, "add", source)
+    assert run.code == 2
+    _no_traceback(run)
+    for line, text in expected.items():
+        assert any(
+            msg.startswith(f"{source}:{line}:") and text in msg for msg in run.err.splitlines()
+        ), (line, text, run.err)
+    assert run.err.splitlines()[-1].startswith("mews-vouchers: error: ")
+    assert "nothing was sent" in run.err
+    assert hotel.sim.requests == []
+
+
+async def test_unknown_csv_column_is_reported_at_the_header(hotel: Hotel, tmp_path: Path) -> None:
+    """A CSV column that names no field is reported at line 1, before any row is read."""
+    source = _csv(tmp_path / "bad.csv", ["ServiceId", "Name", "Typ"], [["x", "y", "z"]])
+    run = await cli(hotel, "add", source)
+    assert run.code == 2
+    assert f"{source}:1: unknown column 'Typ'" in run.err
+    assert hotel.sim.requests == []
+
+
+# --- failures ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ext", ["jsonl", "csv"])
+async def test_failures_file_retries_exactly_the_failed_items(
+    hotel: Hotel, tmp_path: Path, ext: str
+) -> None:
+    """A failed chunk goes to `<input>.failed.<ext>`; rerunning on it adds exactly those items."""
+    rows = _params(hotel, 6, external=False)
+    if ext == "jsonl":
+        source = _jsonl(tmp_path / "in.jsonl", rows)
+    else:
+        source = _csv(tmp_path / "in.csv", list(rows[0]), [list(r.values()) for r in rows])
+    # A 500 on add is of unknown outcome: without external identifiers it is never re-sent.
+    hotel.sim.inject(Fault.SERVER_ERROR_BEFORE, times=1, operation=VOUCHERS_ADD)
+    first = await cli(hotel, "add", source, "--chunk-size", "2", "--max-concurrency", "1")
+    assert first.code == 1
+    _no_traceback(first)
+    assert "mews-vouchers: vouchers/add: 2 items at lines" in first.err
+    assert "AMBIGUOUS" in first.err
+    failed_file = tmp_path / f"in.failed.{ext}"
+    assert failed_file.exists()
+    assert len(_active(hotel)) == 4
+
+    second = await cli(hotel, "add", failed_file)
+    assert second.code == 0, second.err
+    names = Counter(v["Name"] for v in _active(hotel))
+    assert names == Counter(f"V{i}" for i in range(6))
+
+
+async def test_rejected_chunk_is_reported_not_applied_with_its_lines(
+    hotel: Hotel, tmp_path: Path
+) -> None:
+    """A chunk the server refuses (unknown service) fails as not applied; the others go through."""
+    rows = _params(hotel, 4)
+    rows[3]["ServiceId"] = str(uuid.uuid4())
+    source = _jsonl(tmp_path / "in.jsonl", rows)
+    failures = tmp_path / "retry.jsonl"
+    run = await cli(hotel, "add", source, "--chunk-size", "2", "--failures", failures)
+    assert run.code == 1
+    assert "2 items at lines 3-4 failed (NOT applied)" in run.err
+    assert [json.loads(line)["Name"] for line in failures.read_text().splitlines()] == ["V2", "V3"]
+    assert sorted(v["Name"] for v in _active(hotel)) == ["V0", "V1"]
+
+
+async def test_ambiguous_add_with_external_identifiers_ends_exactly_once(
+    hotel: Hotel, tmp_path: Path
+) -> None:
+    """An add applied but answered 500 is settled by external identifier: no duplicate, exit 0."""
+    source = _jsonl(tmp_path / "in.jsonl", _params(hotel, 4))
+    hotel.sim.inject(Fault.SERVER_ERROR_AFTER, times=1, operation=VOUCHERS_ADD)
+    run = await cli(hotel, "add", source, "--chunk-size", "2")
+    assert run.code == 0, run.err
+    assert Counter(v["ExternalIdentifier"] for v in hotel.sim.vouchers()) == Counter(
+        f"v-{i}" for i in range(4)
+    )
+
+
+async def test_skip_existing_makes_a_rerun_safe(hotel: Hotel, tmp_path: Path) -> None:
+    """`add --skip-existing` skips the items whose external identifier already exists."""
+    source = _jsonl(tmp_path / "in.jsonl", _params(hotel, 3))
+    assert (await cli(hotel, "add", source)).code == 0
+    run = await cli(hotel, "add", source, "--skip-existing", "-o", tmp_path / "out.jsonl")
+    assert run.code == 0, run.err
+    assert "skipped 3 that already existed" in run.err
+    assert len(hotel.sim.vouchers()) == 3
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 3
+
+
+# --- configuration and errors --------------------------------------------------------------
+
+
+async def test_missing_configuration_is_one_line_and_exit_2(hotel: Hotel) -> None:
+    """Without an access token the command says which variable to set, in one line, exit 2."""
+    run = await cli(hotel, "list", "--service-id", str(hotel.service_id), MEWS_ACCESS_TOKEN="")
+    assert run.code == 2
+    assert run.err.strip().splitlines() == [
+        "mews-vouchers: error: missing configuration: set MEWS_ACCESS_TOKEN (or --access-token)"
+    ]
+    assert hotel.sim.requests == []
+
+
+async def test_api_error_is_one_line_exit_1_and_shows_no_token(hotel: Hotel) -> None:
+    """A refused token gives one error line and exit 1; no token appears whole in any output."""
+    wrong = "0123456789ABCDEF-WRONG-TOKEN-0123456789"
+    run = await cli(
+        hotel, "list", "--service-id", str(hotel.service_id), "--access-token", wrong, "-v"
+    )
+    assert run.code == 1
+    assert run.err.strip().splitlines()[-1].startswith("mews-vouchers: error: HTTP 401")
+    _no_traceback(run)
+    for token in (wrong, hotel.sim.client_token):
+        assert token not in run.err + run.out
+
+
+async def test_flags_win_over_the_environment(hotel: Hotel) -> None:
+    """`--base-url` and the token flags override the environment variables."""
+    run = await cli(
+        hotel,
+        "list",
+        "--service-id",
+        str(hotel.service_id),
+        "--base-url",
+        hotel.sim.base_url,
+        "--access-token",
+        hotel.access_token,
+        MEWS_BASE_URL="http://127.0.0.1:9",
+        MEWS_ACCESS_TOKEN="nonsense",
+    )
+    assert run.code == 0, run.err
+
+
+async def test_usage_errors_exit_2(hotel: Hotel) -> None:
+    """Bad arguments (delete with neither FILE nor --id, a malformed id) exit with status 2."""
+    neither, malformed = await _both(
+        cli(hotel, "delete"), cli(hotel, "list", "--service-id", "nope")
+    )
+    assert (neither.code, malformed.code) == (2, 2)
+    assert "either FILE or --id" in neither.err
+    assert hotel.sim.requests == []
+
+
+# --- demo and simulator --------------------------------------------------------------------
+
+
+async def test_demo_small_prints_its_summary(tmp_path: Path) -> None:
+    """`demo --vouchers 200 --hotels 2` runs every step and prints the summary table, exit 0."""
+    run = await cli(None, "demo", "--vouchers", "200", "--hotels", "2")
+    assert run.code == 0, run.err
+    for step in ("Add vouchers", "Add voucher codes", "List all", "Rename", "Delete", "Total"):
+        assert step in run.out
+    assert "every voucher exists exactly once" in run.out
+
+
+async def test_demo_with_faults_still_ends_exactly_once() -> None:
+    """With random faults the demo retries and settles ambiguous writes: each voucher once."""
+    run = await cli(
+        None,
+        "demo",
+        "--vouchers",
+        "400",
+        "--hotels",
+        "2",
+        "--chunk-size",
+        "25",
+        "--faults",
+        "0.15",
+        "--seed",
+        "4",
+    )
+    _no_traceback(run)
+    assert "more than once" not in run.err
+    assert run.code == 0, run.err
+    assert "every voucher exists exactly once" in run.out
+    # The faults were met: retried, or settled by looking the writes up.
+    total = next(line for line in run.out.splitlines() if "Total" in line)
+    retries = int(total.split("│")[6].strip())
+    assert retries > 0 or "settled by looking them up" in run.out, run.out
+
+
+async def test_simulator_command_serves_until_stopped() -> None:
+    """`simulator --port 0` prints where it listens and serves until terminated."""
+    async with await anyio.open_process(
+        [sys.executable, "-m", "mews_vouchers.cli", "simulator", "--enterprises", "1"],
+        env=_environment(None),
+    ) as process:
+        assert process.stdout is not None
+        first = b""
+        with anyio.fail_after(10):
+            while b"\n" not in first:
+                first += await process.stdout.receive()
+        process.terminate()
+    assert first.decode().startswith("Mews voucher simulator at http://127.0.0.1:")
