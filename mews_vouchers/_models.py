@@ -129,11 +129,10 @@ def to_enum(cls: type[E], value: object, path: str) -> E:
 def _uuids(values: Iterable[IdLike], name: str) -> tuple[uuid.UUID, ...]:
     if isinstance(values, str | bytes):
         raise MewsValidationError([(name, "expected a list of ids, got a single string")])
-    return tuple(to_uuid(v, f"{name}[{i}]") for i, v in enumerate(values))
-
-
-def _opt_uuid(value: IdLike | None, name: str) -> uuid.UUID | None:
-    return None if value is None else to_uuid(value, name)
+    ids = tuple(values)
+    if all(type(v) is uuid.UUID for v in ids):
+        return ids  # type: ignore[return-value]  # checked just above
+    return tuple(to_uuid(v, f"{name}[{i}]") for i, v in enumerate(ids))
 
 
 def _opt_datetime(value: DatetimeLike | None, name: str) -> datetime | None:
@@ -153,15 +152,15 @@ def _update_datetime(value: DatetimeLike | None | Unset, name: str) -> datetime 
 
 
 def _service_id(value: IdLike) -> uuid.UUID:
-    return to_uuid(value, "service_id")
+    return value if type(value) is uuid.UUID else to_uuid(value, "service_id")
 
 
 def _voucher_id(value: IdLike) -> uuid.UUID:
-    return to_uuid(value, "voucher_id")
+    return value if type(value) is uuid.UUID else to_uuid(value, "voucher_id")
 
 
 def _company_id(value: IdLike | None) -> uuid.UUID | None:
-    return _opt_uuid(value, "company_id")
+    return value if value is None or type(value) is uuid.UUID else to_uuid(value, "company_id")
 
 
 def _assigned_rate_ids(value: Iterable[IdLike] | None) -> tuple[uuid.UUID, ...] | None:
@@ -169,15 +168,15 @@ def _assigned_rate_ids(value: Iterable[IdLike] | None) -> tuple[uuid.UUID, ...] 
 
 
 def _voucher_type(value: VoucherType | str) -> VoucherType:
-    return to_enum(VoucherType, value, "type")
+    return value if type(value) is VoucherType else to_enum(VoucherType, value, "type")
 
 
 def _interval_start(value: DatetimeLike | None) -> datetime | None:
-    return _opt_datetime(value, "occupiable_interval_start_utc")
+    return None if value is None else to_aware_utc(value, "occupiable_interval_start_utc")
 
 
 def _interval_end(value: DatetimeLike | None) -> datetime | None:
-    return _opt_datetime(value, "occupiable_interval_end_utc")
+    return None if value is None else to_aware_utc(value, "occupiable_interval_end_utc")
 
 
 def _validity_start(value: DatetimeLike | None) -> datetime | None:

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import itertools
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -223,28 +223,35 @@ class PageStream(Generic[P]):
         self._send.close()
 
 
+async def _flatten(
+    pages: PageStream[P], items_of: Callable[[P], list[T]]
+) -> AsyncGenerator[T, None]:
+    async for page in pages:
+        for item in items_of(page):
+            yield item
+
+
 class ItemStream(Generic[P, T]):
-    """The items of a :class:`PageStream`, one at a time (``iter_all``)."""
+    """The items of a :class:`PageStream`, one at a time (``iter_all``).
+
+    ``async for`` runs over an async generator, whose steps are far cheaper than a
+    coroutine per item; the generator holds no scope or task, so it may be finalized
+    anywhere.
+    """
 
     def __init__(self, pages: PageStream[P], items_of: Callable[[P], list[T]]) -> None:
         self._pages = pages
-        self._items_of = items_of
-        self._current: list[T] = []
-        self._index = 0
+        self._items = _flatten(pages, items_of)
 
-    def __aiter__(self) -> ItemStream[P, T]:
-        return self
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self._items
 
     async def __anext__(self) -> T:
-        while self._index >= len(self._current):
-            self._current = self._items_of(await self._pages.__anext__())
-            self._index = 0
-        item = self._current[self._index]
-        self._index += 1
-        return item
+        return await self._items.__anext__()
 
     async def aclose(self) -> None:
         """Stop fetching; see :meth:`PageStream.aclose`."""
+        await self._items.aclose()
         await self._pages.aclose()
 
     async def __aenter__(self) -> ItemStream[P, T]:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import anyio
+import anyio.lowlevel
 import attrs
 import orjson
 
@@ -166,6 +167,9 @@ class Requester:
             finally:
                 self.limiter.release()
         if raw is not None:
+            # The slot is free again: let a request waiting for it go out before this
+            # answer is parsed, so that parsing overlaps with the server's work.
+            await anyio.lowlevel.checkpoint()
             if 200 <= raw.status < 300:
                 try:
                     decoded = orjson.loads(raw.body)

@@ -135,7 +135,11 @@ class _Resource:
         return chain
 
     def _stream(self, chains: list[Chain[P]]) -> PageStream[P]:
-        stream = PageStream(chains, workers=self._client.max_concurrency, buffer=2)
+        # More chains run than requests may be in flight, so that a chain waiting on its
+        # answer or at its end never leaves a request slot idle; the requester's limit
+        # still caps the requests.  Memory: at most one page per chain, plus the buffer.
+        workers = 2 * self._client.max_concurrency
+        stream = PageStream(chains, workers=workers, buffer=2)
         self._client._streams.add(stream)
         return stream
 
@@ -748,11 +752,13 @@ class _VoucherMerge:
         self.companies: dict[uuid.UUID, Any] = {}
 
     def add(self, page: VouchersResult) -> None:
+        vouchers = self.vouchers
         for voucher in page.vouchers:
-            known = self.vouchers.get(voucher.id)
-            # The same voucher can come from two windows if it changed between them.
-            if known is None or voucher.updated_utc > known.updated_utc:
-                self.vouchers[voucher.id] = voucher
+            # One hash per voucher (UUID.__hash__ is Python code); the same voucher can
+            # come from two windows if it changed between them: the newer one wins.
+            known = vouchers.setdefault(voucher.id, voucher)
+            if known is not voucher and voucher.updated_utc > known.updated_utc:
+                vouchers[voucher.id] = voucher
         for code in page.voucher_codes:
             self.codes.setdefault(_code_key(code), code)
         for assignment in page.voucher_assignments:

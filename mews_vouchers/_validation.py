@@ -79,30 +79,33 @@ def materialize(items: Iterable[T], name: str, kind: type[Any]) -> list[T]:
 def validate_voucher_parameters(items: Sequence[object], name: str = "params") -> None:
     """Check every item of a ``vouchers.add`` input."""
     errors: Errors = []
+    known_types = VoucherType._value2member_map_
     for i, item in enumerate(items):
-        at = f"{name}[{i}]"
-        if not isinstance(item, VoucherParameters):
-            errors.append((at, f"expected VoucherParameters, got {type(item).__name__}"))
-            continue
-        _text(errors, f"{at}.name", item.name, MAX_NAME_LENGTH, minimum=1)
-        _type(errors, f"{at}.type", item.type)
-        if item.type in _NEEDS_COMPANY and item.company_id is None:
-            errors.append((f"{at}.company_id", f"required for type {item.type.value}"))
-        if item.assigned_rate_ids is not None:
-            _rate_ids(errors, f"{at}.assigned_rate_ids", item.assigned_rate_ids)
-        _interval(
-            errors,
-            f"{at}.occupiable_interval_end_utc",
-            item.occupiable_interval_start_utc,
-            item.occupiable_interval_end_utc,
-        )
-        if item.external_identifier is not None:
-            _text(
-                errors,
-                f"{at}.external_identifier",
-                item.external_identifier,
-                MAX_EXTERNAL_IDENTIFIER_LENGTH,
+        if type(item) is not VoucherParameters and not isinstance(item, VoucherParameters):
+            errors.append(
+                (f"{name}[{i}]", f"expected VoucherParameters, got {type(item).__name__}")
             )
+            continue
+        # The common case, every rule met, runs inline; a broken rule is described below.
+        text = item.name
+        if type(text) is not str or not 1 <= len(text) <= MAX_NAME_LENGTH:
+            _text(errors, f"{name}[{i}].name", text, MAX_NAME_LENGTH, minimum=1)
+        kind = item.type
+        if known_types.get(kind._value_) is not kind:
+            _type(errors, f"{name}[{i}].type", kind)
+        if kind in _NEEDS_COMPANY and item.company_id is None:
+            errors.append((f"{name}[{i}].company_id", f"required for type {kind.value}"))
+        rates = item.assigned_rate_ids
+        if rates is not None and (
+            len(rates) > MAX_ASSIGNED_RATE_IDS or (len(rates) > 1 and len(set(rates)) != len(rates))
+        ):
+            _rate_ids(errors, f"{name}[{i}].assigned_rate_ids", rates)
+        start, end = item.occupiable_interval_start_utc, item.occupiable_interval_end_utc
+        if start is not None and end is not None and end < start:
+            _interval(errors, f"{name}[{i}].occupiable_interval_end_utc", start, end)
+        ext = item.external_identifier
+        if ext is not None and (type(ext) is not str or len(ext) > MAX_EXTERNAL_IDENTIFIER_LENGTH):
+            _text(errors, f"{name}[{i}].external_identifier", ext, MAX_EXTERNAL_IDENTIFIER_LENGTH)
     _raise_if(errors)
 
 
