@@ -1,0 +1,63 @@
+"""The benchmark suite runs end to end at a tiny size and produces every figure.
+
+Only that it runs and reports is pinned here, never the targets: timings on a shared
+machine are too noisy to fail a build on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+EXPECTED_FIGURES = [
+    "5a structure 1000-voucher page / orjson.loads of it",
+    "5b structure 1000-voucher page / pydantic validate",
+    "5c unstructure+encode 1000 VoucherParameters / by hand",
+    "5d unstructure+encode 1000 VoucherUpdate / by hand",
+    "1a bulk add under a rate limit: time / least",
+    "1b bulk add under a rate limit: 429 share",
+    "2a getAll fan-out: time / ideal",
+    "2b getAll fan-out: sequential loop / SDK (speed-up)",
+    "3 getAll client CPU/voucher: SDK / floor",
+    "3 getAll client CPU/voucher: SDK / pydantic",
+    "3 add client CPU/voucher: SDK / floor",
+    "3 add client CPU/voucher: SDK / pydantic",
+    "4a iter_all memory: peak RSS - RSS after page 1",
+    "4b iter_all memory: RSS at N - RSS at N/4",
+]
+
+
+def test_quick_run_reports_every_figure(tmp_path: Path) -> None:
+    """`benchmarks/run.py --quick` exits 0 and prints and writes a row for every figure."""
+    out = tmp_path / "rows.json"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-W",
+            "error::ResourceWarning",
+            str(ROOT / "benchmarks" / "run.py"),
+            "--quick",
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert "ResourceWarning" not in completed.stderr
+    rows = json.loads(out.read_text())
+    assert [row["figure"] for row in rows] == EXPECTED_FIGURES
+    for row in rows:
+        assert math.isfinite(row["measured"]) and math.isfinite(row["baseline"]), row
+        assert math.isfinite(row["result"]), row
+        assert row["figure"] in completed.stdout
+    assert "| figure" in completed.stdout and "| met? |" in completed.stdout
