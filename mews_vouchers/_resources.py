@@ -8,9 +8,11 @@ call.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
+
+import attrs
 
 from ._batching import ChunkError, ProgressCallback, run_chunked
 from ._constants import (
@@ -222,67 +224,20 @@ class Vouchers(_Resource):
     async def _add_chunk(
         self, eid: uuid.UUID | None, chunk: list[VoucherParameters]
     ) -> list[Voucher]:
-        record = AttemptRecord()
-        try:
-            return await self._send_add(eid, chunk, record)
-        except MewsError as exc:
-            if not record.maybe_applied:
-                raise ChunkError(exc, ambiguous=False) from exc
-            return await self._resolve_add(eid, chunk, exc, record.attempts)
-
-    async def _resolve_add(
-        self,
-        eid: uuid.UUID | None,
-        chunk: list[VoucherParameters],
-        error: MewsError,
-        attempts: int,
-    ) -> list[Voucher]:
-        """Settle an add whose outcome is unknown, by its external identifiers.
-
-        Each round waits a backoff (a request still being processed gets time to land),
-        looks up which items exist, and re-sends only the missing ones.  Without an
-        external identifier on every item, or with one repeated, there is nothing to look
-        up and the chunk stays ambiguous.
-        """
-        keys = [(p.service_id, p.external_identifier) for p in chunk]
-        if any(ext is None for _, ext in keys) or len(set(keys)) != len(keys):
-            raise ChunkError(error, ambiguous=True) from error
-        client = self._client
-        results: list[Voucher | None] = [None] * len(chunk)
-        pending = list(range(len(chunk)))
-        while attempts < client.retry.max_attempts:
-            await client._sleep_for(retry_delay(client.retry, attempts))
-            try:
-                found = await self._lookup(eid, [chunk[i] for i in pending])
-            except MewsError:
-                raise ChunkError(error, ambiguous=True, partial=results) from error
-            for i in pending:
-                results[i] = found.get(keys[i])
-            pending = [i for i in pending if results[i] is None]
-            if not pending:
-                client._requester.stats.resolved_ambiguous += 1
-                return results  # type: ignore[return-value]  # no None left
-            record = AttemptRecord()
-            try:
-                sent = await self._send_add(eid, [chunk[i] for i in pending], record)
-            except ChunkError as exc:
-                raise ChunkError(exc.error, ambiguous=True, partial=results) from exc
-            except MewsError as exc:
-                attempts += record.attempts
-                if not record.maybe_applied:
-                    raise ChunkError(exc, ambiguous=False, partial=results) from exc
-                error = exc
-                continue
-            for i, voucher in zip(pending, sent, strict=True):
-                results[i] = voucher
-            client._requester.stats.resolved_ambiguous += 1
-            return results  # type: ignore[return-value]  # every slot filled
-        raise ChunkError(error, ambiguous=True, partial=results) from error
+        # An item without an external identifier cannot be looked up.
+        keys = [
+            None if p.external_identifier is None else (p.service_id, p.external_identifier)
+            for p in chunk
+        ]
+        return await _add_exactly_once(
+            self._client, chunk, keys, partial(self._send_add, eid), partial(self._lookup, eid)
+        )
 
     async def _lookup(
         self, eid: uuid.UUID | None, items: list[VoucherParameters]
-    ) -> dict[tuple[uuid.UUID, str | None], Voucher]:
-        found: dict[tuple[uuid.UUID, str | None], Voucher] = {}
+    ) -> dict[Hashable, Voucher]:
+        """Find the active vouchers with the external identifiers of *items*."""
+        found: dict[Hashable, Voucher] = {}
         base = VoucherFilter(
             service_ids=tuple(sorted({p.service_id for p in items}, key=str)),
             external_identifiers=tuple(str(p.external_identifier) for p in items),
@@ -298,7 +253,7 @@ class Vouchers(_Resource):
 
         chain = self._chain(
             VOUCHERS_GET_ALL,
-            lambda limitation: unstructure(_with_limitation(base, limitation)),
+            lambda limitation: unstructure(attrs.evolve(base, limitation=limitation)),
             _voucher_page,
             lambda page: len(page.vouchers),
             lambda page: page.cursor,
@@ -518,7 +473,9 @@ class VoucherCodes(_Resource):
     ) -> list[VoucherCode]:
         """Add voucher codes; return one :class:`VoucherCode` per input item, in input order.
 
-        A chunk whose outcome is unknown is reported ``ambiguous`` and never re-sent.
+        A chunk whose outcome is unknown is never re-sent blindly: the client looks its
+        codes up (a voucher and a value name a code) and re-sends only the missing ones;
+        with a code repeated inside the chunk it is reported ``ambiguous``.
         """
         items = materialize(params, "params", VoucherCodeParameters)
         validate_voucher_code_parameters(items)
@@ -527,24 +484,62 @@ class VoucherCodes(_Resource):
             return []
 
         async def send(chunk: list[VoucherCodeParameters]) -> list[VoucherCode]:
-            params = unstructure(
-                VoucherCodeAddRequest(voucher_code_parameters=chunk, enterprise_id=eid)
+            keys: list[Hashable | None] = [(p.voucher_id, p.value) for p in chunk]
+            return await _add_exactly_once(
+                self._client, chunk, keys, partial(self._send_add, eid), partial(self._lookup, eid)
             )
-            record = AttemptRecord()
-            try:
-                result = await self._client._requester.call(
-                    VOUCHER_CODES_ADD,
-                    params,
-                    items=len(chunk),
-                    idempotent=False,
-                    parse=_code_result,
-                    record=record,
-                )
-            except MewsError as exc:
-                raise ChunkError(exc, ambiguous=record.maybe_applied) from exc
-            return result.voucher_codes
 
         return await self._write(VOUCHER_CODES_ADD, items, send, on_progress)
+
+    async def _send_add(
+        self, eid: uuid.UUID | None, chunk: list[VoucherCodeParameters], record: AttemptRecord
+    ) -> list[VoucherCode]:
+        params = unstructure(
+            VoucherCodeAddRequest(voucher_code_parameters=chunk, enterprise_id=eid)
+        )
+        result = await self._client._requester.call(
+            VOUCHER_CODES_ADD,
+            params,
+            items=len(chunk),
+            idempotent=False,
+            parse=_code_result,
+            record=record,
+        )
+        if len(result.voucher_codes) != len(chunk):
+            raise ChunkError(
+                MewsError(
+                    f"{VOUCHER_CODES_ADD} answered {len(result.voucher_codes)} codes"
+                    f" for {len(chunk)}"
+                ),
+                ambiguous=True,
+            )
+        return result.voucher_codes
+
+    async def _lookup(
+        self, eid: uuid.UUID | None, items: list[VoucherCodeParameters]
+    ) -> dict[Hashable, VoucherCode]:
+        """Find the active codes with the vouchers and values of *items*."""
+        found: dict[Hashable, VoucherCode] = {}
+        base = VoucherCodeFilter(
+            voucher_ids=tuple(sorted({p.voucher_id for p in items}, key=str)),
+            enterprise_ids=(eid,) if eid else None,
+            limitation=Limitation(count=1),
+        )
+
+        async def collect(page: VoucherCodeResult) -> None:
+            for code in page.voucher_codes:
+                if code.is_active:
+                    found.setdefault((code.voucher_id, code.value), code)
+
+        chain = self._chain(
+            VOUCHER_CODES_GET_ALL,
+            lambda limitation: unstructure(attrs.evolve(base, limitation=limitation)),
+            _code_result,
+            _codes_size,
+            _page_cursor,
+        )
+        await chain(collect)
+        return found
 
     async def delete(
         self,
@@ -665,6 +660,84 @@ class VoucherCodes(_Resource):
         return ItemStream(pages, _codes_of)
 
 
+# --- exactly once ------------------------------------------------------------------------------
+
+Item = TypeVar("Item")
+Send = Callable[[list[Item], AttemptRecord], Awaitable[list[R]]]
+Lookup = Callable[[list[Item]], Awaitable[dict[Hashable, R]]]
+
+
+async def _add_exactly_once(
+    client: MewsClient,
+    chunk: list[Item],
+    keys: Sequence[Hashable | None],
+    send: Send[Item, R],
+    lookup: Lookup[Item, R],
+) -> list[R]:
+    """Send an add chunk; if its outcome is unknown, settle it by looking its items up.
+
+    *keys* identify each item in what *lookup* returns (``None``: the item cannot be
+    looked up).  A failure known not to have been applied fails the chunk plainly; one
+    that may have been applied goes to :func:`_settle`.
+    """
+    record = AttemptRecord()
+    try:
+        return await send(chunk, record)
+    except MewsError as exc:
+        if not record.maybe_applied:
+            raise ChunkError(exc, ambiguous=False) from exc
+        return await _settle(client, chunk, keys, send, lookup, exc, record.attempts)
+
+
+async def _settle(
+    client: MewsClient,
+    chunk: list[Item],
+    keys: Sequence[Hashable | None],
+    send: Send[Item, R],
+    lookup: Lookup[Item, R],
+    error: MewsError,
+    attempts: int,
+) -> list[R]:
+    """Settle an add whose outcome is unknown: find what exists, re-send only the rest.
+
+    Each round waits a backoff (a request still being processed gets time to land),
+    looks the pending items up, and re-sends only the missing ones.  Without a key for
+    every item, or with one repeated, a lookup cannot tell, so the chunk stays ambiguous.
+    """
+    if any(key is None for key in keys) or len(set(keys)) != len(keys):
+        raise ChunkError(error, ambiguous=True) from error
+    results: list[R | None] = [None] * len(chunk)
+    pending = list(range(len(chunk)))
+    while attempts < client.retry.max_attempts:
+        await client._sleep_for(retry_delay(client.retry, attempts))
+        try:
+            found = await lookup([chunk[i] for i in pending])
+        except MewsError:
+            raise ChunkError(error, ambiguous=True, partial=results) from error
+        for i in pending:
+            results[i] = found.get(keys[i])
+        pending = [i for i in pending if results[i] is None]
+        if not pending:
+            client._requester.stats.resolved_ambiguous += 1
+            return results  # type: ignore[return-value]  # no None left
+        record = AttemptRecord()
+        try:
+            sent = await send([chunk[i] for i in pending], record)
+        except ChunkError as exc:
+            raise ChunkError(exc.error, ambiguous=True, partial=results) from exc
+        except MewsError as exc:
+            attempts += record.attempts
+            if not record.maybe_applied:
+                raise ChunkError(exc, ambiguous=False, partial=results) from exc
+            error = exc
+            continue
+        for i, result in zip(pending, sent, strict=True):
+            results[i] = result
+        client._requester.stats.resolved_ambiguous += 1
+        return results  # type: ignore[return-value]  # every slot filled
+    raise ChunkError(error, ambiguous=True, partial=results) from error
+
+
 # --- helpers -----------------------------------------------------------------------------------
 
 
@@ -680,21 +753,6 @@ def _opt(
 def _id_bound(ids: tuple[uuid.UUID, ...] | None) -> int | None:
     """A chain filtered by ids can answer at most one item per distinct id."""
     return None if ids is None else len(set(ids))
-
-
-def _with_limitation(base: VoucherFilter, limitation: Limitation) -> VoucherFilter:
-    return VoucherFilter(
-        service_ids=base.service_ids,
-        limitation=limitation,
-        extent=base.extent,
-        enterprise_ids=base.enterprise_ids,
-        voucher_ids=base.voucher_ids,
-        company_ids=base.company_ids,
-        voucher_code_values=base.voucher_code_values,
-        external_identifiers=base.external_identifiers,
-        activity_states=base.activity_states,
-        updated_utc=base.updated_utc,
-    )
 
 
 def _voucher_params(

@@ -278,19 +278,37 @@ async def test_a_chunk_that_may_have_applied_stays_ambiguous(
     assert sim.vouchers()[0]["Name"] == "x"  # it had indeed been applied
 
 
-async def test_ambiguous_code_add_is_flagged(
+@pytest.mark.parametrize(
+    "fault", [Fault.DROP_AFTER, Fault.SERVER_ERROR_AFTER, Fault.SERVER_ERROR_BEFORE]
+)
+async def test_ambiguous_code_add_is_settled_exactly_once(
+    client: MewsClient, sim: MewsSimulator, hotel: Hotel, fault: Fault
+) -> None:
+    """voucherCodes/add in doubt: the codes are looked up by voucher and value, none twice."""
+    vouchers = await client.vouchers.add(generate(hotel, 3), enterprise_id=hotel.enterprise_id)
+    params = [
+        VoucherCodeParameters(voucher_id=v.id, value=f"C-{i}") for i, v in enumerate(vouchers)
+    ]
+    sim.inject(fault, times=1, operation="voucherCodes/add")
+    codes = await client.voucher_codes.add(params, enterprise_id=hotel.enterprise_id)
+    assert [c.value for c in codes] == ["C-0", "C-1", "C-2"]
+    assert Counter(c["Value"] for c in sim.voucher_codes()) == Counter(["C-0", "C-1", "C-2"])
+    applied = fault is not Fault.SERVER_ERROR_BEFORE
+    assert ops(sim, "voucherCodes/add") == ([3] if applied else [3, 3])
+    assert ops(sim, "voucherCodes/getAll")
+
+
+async def test_repeated_code_in_a_chunk_stays_ambiguous(
     client: MewsClient, sim: MewsSimulator, hotel: Hotel
 ) -> None:
-    """voucherCodes/add has no identifier to look up: a maybe-applied chunk is ambiguous."""
+    """The same code twice in one chunk: a lookup could not tell them apart: ambiguous."""
     [voucher] = await client.vouchers.add(generate(hotel, 1), enterprise_id=hotel.enterprise_id)
+    same = VoucherCodeParameters(voucher_id=voucher.id, value="C1")
     sim.inject(Fault.DROP_AFTER, times=1, operation="voucherCodes/add")
     with pytest.raises(BulkOperationError) as info:
-        await client.voucher_codes.add(
-            [VoucherCodeParameters(voucher_id=voucher.id, value="C1")],
-            enterprise_id=hotel.enterprise_id,
-        )
+        await client.voucher_codes.add([same, same], enterprise_id=hotel.enterprise_id)
     assert info.value.failures[0].ambiguous is True
-    assert ops(sim, "voucherCodes/add") == [1]
+    assert ops(sim, "voucherCodes/add") == [2]
 
 
 async def test_timeout_error_class(sim: MewsSimulator, hotel: Hotel) -> None:
