@@ -68,6 +68,7 @@ async def follow_chain(
     page_size: int,
     size_of: Callable[[P], int],
     cursor_of: Callable[[P], uuid.UUID | None],
+    last_id_of: Callable[[P], uuid.UUID | None],
     emit: Callable[[P], Awaitable[None]],
     max_shrinks: int,
     at_most: int | None = None,
@@ -78,7 +79,8 @@ async def follow_chain(
     *at_most* items when the filter bounds the answer (a chain filtered by 1000 ids has
     at most 1000 items, so a full page of them is the last).  A 408 halves the page size
     (the server found the request too heavy) and tries again, at most *max_shrinks*
-    times.  A cursor that comes back again raises PaginationError.
+    times.  A cursor that comes back again, or that is not the id of the page's last
+    (oldest) item as the API defines it, raises PaginationError: either would page forever.
     """
     count = page_size
     cursor: uuid.UUID | None = None
@@ -100,6 +102,12 @@ async def follow_chain(
         await emit(page)
         if next_cursor is None or size < count or (at_most is not None and fetched >= at_most):
             return
+        last = last_id_of(page)
+        if last is not None and next_cursor != last:
+            raise PaginationError(
+                f"the API returned cursor {next_cursor}, not the id of the page's last item"
+                f" ({last}); stopping instead of paging without end"
+            )
         if next_cursor in seen:
             raise PaginationError(
                 f"the API returned cursor {next_cursor} twice; stopping instead of looping"

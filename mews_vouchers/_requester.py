@@ -232,9 +232,15 @@ class Requester:
             message = f"no error message in the response (body: {snippet!r})"
         message = redact(message, self._secrets)
         if details is not None:
-            dumped = orjson.dumps(details).decode()
-            if any(secret in dumped for secret in self._secrets):
-                details = orjson.loads(redact(dumped, self._secrets))
+            try:
+                dumped = orjson.dumps(details).decode()
+            except orjson.JSONEncodeError:
+                # Nested deeper than orjson writes (it reads deeper than it writes): too
+                # deep to check for tokens, and to be of use to anyone.
+                details = "(Details left out: nested too deeply to show)"
+            else:
+                if any(secret in dumped for secret in self._secrets):
+                    details = orjson.loads(redact(dumped, self._secrets))
         cls = error_class_for(raw.status)
         kwargs: dict[str, Any] = {
             "status": raw.status,

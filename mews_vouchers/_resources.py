@@ -109,6 +109,7 @@ class _Resource:
         parse: Callable[[dict[str, Any]], P],
         size_of: Callable[[P], int],
         cursor_of: Callable[[P], uuid.UUID | None],
+        last_id_of: Callable[[P], uuid.UUID | None],
         at_most: int | None = None,
     ) -> Chain[P]:
         client = self._client
@@ -129,6 +130,7 @@ class _Resource:
                 page_size=client.page_size,
                 size_of=size_of,
                 cursor_of=cursor_of,
+                last_id_of=last_id_of,
                 emit=emit,
                 max_shrinks=client.retry.max_attempts - 1,
                 at_most=at_most,
@@ -255,8 +257,9 @@ class Vouchers(_Resource):
             VOUCHERS_GET_ALL,
             lambda limitation: unstructure(attrs.evolve(base, limitation=limitation)),
             _voucher_page,
-            lambda page: len(page.vouchers),
-            lambda page: page.cursor,
+            _page_size,
+            _page_cursor,
+            _last_voucher_id,
         )
         await chain(collect)
         return found
@@ -360,6 +363,7 @@ class Vouchers(_Resource):
                 _voucher_page,
                 _page_size,
                 _page_cursor,
+                _last_voucher_id,
                 at_most=_id_bound(query.get("voucher_ids")),
             )
             for query in queries
@@ -537,6 +541,7 @@ class VoucherCodes(_Resource):
             _code_result,
             _codes_size,
             _page_cursor,
+            _last_code_id,
         )
         await chain(collect)
         return found
@@ -597,6 +602,7 @@ class VoucherCodes(_Resource):
                 _code_result,
                 _codes_size,
                 _page_cursor,
+                _last_code_id,
                 at_most=_id_bound(query.get("voucher_code_ids")),
             )
             for query in queries
@@ -785,6 +791,14 @@ def _codes_size(page: VoucherCodeResult) -> int:
 
 def _page_cursor(page: VouchersResult | VoucherCodeResult) -> uuid.UUID | None:
     return page.cursor
+
+
+def _last_voucher_id(page: VouchersResult) -> uuid.UUID | None:
+    return page.vouchers[-1].id if page.vouchers else None
+
+
+def _last_code_id(page: VoucherCodeResult) -> uuid.UUID | None:
+    return page.voucher_codes[-1].id if page.voucher_codes else None
 
 
 def _vouchers_of(page: VouchersResult) -> list[Voucher]:
