@@ -18,6 +18,7 @@ MAX_ITEMS_PER_REQUEST: Final = 1000
 MIN_PAGE_SIZE: Final = 1
 MAX_PAGE_SIZE: Final = 1000
 
+# Text limits count UTF-16 code units, as the API (.NET) does: an emoji counts 2.
 MAX_NAME_LENGTH: Final = 128
 MAX_EXTERNAL_IDENTIFIER_LENGTH: Final = 255
 MAX_ASSIGNED_RATE_IDS: Final = 10
@@ -60,3 +61,10 @@ OPERATIONS: Final = (
     VOUCHER_CODES_ADD,
     VOUCHER_CODES_DELETE,
 )
+
+
+def text_length(text: str) -> int:
+    """Return the length of *text* as the API counts it against its limits: UTF-16 units."""
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2

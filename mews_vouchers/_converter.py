@@ -65,14 +65,19 @@ _CACHE_LIMIT = 4096
 
 
 def parse_uuid(text: str) -> uuid.UUID:
-    """Parse a canonical UUID string quickly, falling back to ``uuid.UUID`` for other forms."""
-    if len(text) == 36 and text[8] == "-" and text[13] == "-" and text[18] == "-":
+    """Parse a canonical UUID string quickly, falling back to ``uuid.UUID`` for other forms.
+
+    Only ASCII is read: int() would take any Unicode digit for a hex one.
+    """
+    if len(text) == 36 and text[8] == text[13] == text[18] == text[23] == "-" and text.isascii():
         # uuid.UUID(text) spends most of its time in checks that the canonical form
         # already passes; int() still refuses any non-hex character.
         value = _new(uuid.UUID)
         _set(value, "int", int(text.replace("-", ""), 16))
         _set(value, "is_safe", _UNKNOWN_SAFETY)
         return value
+    if not text.isascii():
+        raise ValueError(f"not a UUID: {text!r}")
     return uuid.UUID(text)
 
 
@@ -332,7 +337,7 @@ def _hot_structure_fn(cls: type[T]) -> Callable[[Any, Any], T]:
             # uuid.UUID() itself drops every hyphen and wants 32 hex digits; so do we.
             return [
                 "h = v.replace('-', '') if type(v) is str else ''",
-                "if len(h) == 32:",
+                "if len(h) == 32 and h.isascii():",
                 f"    {out} = new(UUID)",
                 f"    setattr({out}, 'int', int(h, 16))",
                 f"    setattr({out}, 'is_safe', UNKNOWN_SAFETY)",

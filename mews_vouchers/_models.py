@@ -90,7 +90,9 @@ def to_uuid(value: object, path: str) -> uuid.UUID:
     """Return *value* as a UUID, or raise MewsValidationError naming *path*."""
     if isinstance(value, uuid.UUID):
         return value
-    if isinstance(value, str):
+    # uuid.UUID() reads hex digits with int(), which also takes any Unicode digit: "٠" * 32
+    # would be the nil UUID.  Ids are ASCII.
+    if isinstance(value, str) and value.isascii():
         try:
             return uuid.UUID(value)
         except ValueError:
@@ -112,7 +114,12 @@ def to_aware_utc(value: object, path: str) -> datetime:
         raise MewsValidationError(
             [(path, f"naive datetime {value.isoformat()!r}: give it a timezone (Z or +hh:mm)")]
         )
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise MewsValidationError(
+            [(path, f"{value.isoformat()!r} is outside the calendar in UTC")]
+        ) from None
 
 
 def to_enum(cls: type[E], value: object, path: str) -> E:
@@ -129,6 +136,8 @@ def to_enum(cls: type[E], value: object, path: str) -> E:
 def _uuids(values: Iterable[IdLike], name: str) -> tuple[uuid.UUID, ...]:
     if isinstance(values, str | bytes):
         raise MewsValidationError([(name, "expected a list of ids, got a single string")])
+    if not isinstance(values, Iterable):
+        raise MewsValidationError([(name, f"expected a list of ids, got {type(values).__name__}")])
     ids = tuple(values)
     if all(type(v) is uuid.UUID for v in ids):
         return ids  # type: ignore[return-value]  # checked just above

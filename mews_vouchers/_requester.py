@@ -27,6 +27,7 @@ from ._errors import (
     MewsApiError,
     MewsConnectionError,
     MewsError,
+    MewsValidationError,
     RateLimitError,
     RequestTimeoutError,
     error_class_for,
@@ -114,7 +115,12 @@ class Requester:
         smaller page).  Raises a :class:`MewsError`.
         """
         record = record if record is not None else AttemptRecord()
-        body = encode({**self._auth, **params})
+        try:
+            body = encode({**self._auth, **params})
+        except orjson.JSONEncodeError as exc:
+            # Validation refuses what cannot be encoded; should anything slip through, it
+            # fails here, before sending, and so is certainly not applied.
+            raise MewsValidationError([(operation, f"cannot be sent as JSON: {exc}")]) from exc
         path = f"{API_PREFIX}/{operation}"
         attempt = 0
         while True:

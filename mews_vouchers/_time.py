@@ -17,5 +17,11 @@ def add_months(moment: datetime, months: int) -> datetime:
 
 
 def updated_interval_limit(start: datetime) -> datetime:
-    """Return the latest end an ``UpdatedUtc`` filter starting at *start* may have."""
-    return add_months(start, MAX_UPDATED_INTERVAL_MONTHS)
+    """Return the latest end an ``UpdatedUtc`` filter starting at *start* may have.
+
+    Within the calendar's last months the limit is the calendar's end.
+    """
+    try:
+        return add_months(start, MAX_UPDATED_INTERVAL_MONTHS)
+    except (ValueError, OverflowError):
+        return datetime.max.replace(tzinfo=start.tzinfo)

@@ -18,6 +18,7 @@ from ._constants import (
     MAX_EXTERNAL_IDENTIFIER_LENGTH,
     MAX_NAME_LENGTH,
     MAX_VOUCHER_CODE_VALUE_LENGTH,
+    text_length,
 )
 from ._converter import is_known_member
 from ._errors import MewsValidationError
@@ -44,11 +45,24 @@ def _raise_if(errors: Errors) -> None:
         raise MewsValidationError(errors)
 
 
+def encodable(text: str) -> bool:
+    """Return whether *text* can be sent: it has no lone surrogate, so it encodes as UTF-8."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _text(errors: Errors, path: str, value: object, maximum: int, *, minimum: int = 0) -> None:
     if not isinstance(value, str):
         errors.append((path, f"expected a string, got {type(value).__name__}"))
-    elif not minimum <= len(value) <= maximum:
-        errors.append((path, f"must be {minimum}..{maximum} characters, got {len(value)}"))
+    elif not encodable(value):
+        errors.append((path, f"cannot be sent: it holds a lone surrogate: {value!r}"))
+    elif not minimum <= (length := text_length(value)) <= maximum:
+        errors.append((path, f"must be {minimum}..{maximum} characters, got {length}"))
 
 
 def _rate_ids(errors: Errors, path: str, rate_ids: Sequence[uuid.UUID]) -> None:
@@ -88,7 +102,7 @@ def validate_voucher_parameters(items: Sequence[object], name: str = "params") -
             continue
         # The common case, every rule met, runs inline; a broken rule is described below.
         text = item.name
-        if type(text) is not str or not 1 <= len(text) <= MAX_NAME_LENGTH:
+        if type(text) is not str or not text.isascii() or not 1 <= len(text) <= MAX_NAME_LENGTH:
             _text(errors, f"{name}[{i}].name", text, MAX_NAME_LENGTH, minimum=1)
         kind = item.type
         if known_types.get(kind._value_) is not kind:
@@ -104,7 +118,9 @@ def validate_voucher_parameters(items: Sequence[object], name: str = "params") -
         if start is not None and end is not None and end < start:
             _interval(errors, f"{name}[{i}].occupiable_interval_end_utc", start, end)
         ext = item.external_identifier
-        if ext is not None and (type(ext) is not str or len(ext) > MAX_EXTERNAL_IDENTIFIER_LENGTH):
+        if ext is not None and (
+            type(ext) is not str or not ext.isascii() or len(ext) > MAX_EXTERNAL_IDENTIFIER_LENGTH
+        ):
             _text(errors, f"{name}[{i}].external_identifier", ext, MAX_EXTERNAL_IDENTIFIER_LENGTH)
     _raise_if(errors)
 
@@ -184,10 +200,12 @@ def to_str_list(values: Iterable[object] | None, name: str, errors: Errors) -> l
         return []
     result = []
     for i, value in enumerate(values):
-        if isinstance(value, str):
-            result.append(value)
-        else:
+        if not isinstance(value, str):
             errors.append((f"{name}[{i}]", f"expected a string, got {type(value).__name__}"))
+        elif not encodable(value):
+            errors.append((f"{name}[{i}]", f"cannot be sent: it holds a lone surrogate: {value!r}"))
+        else:
+            result.append(value)
     return result
 
 

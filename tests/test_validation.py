@@ -250,3 +250,16 @@ def test_models_refuse_malformed_ids_and_naive_datetimes() -> None:
     aware = ok(occupiable_interval_start_utc="2030-01-01T02:00:00+02:00")
     assert aware.occupiable_interval_start_utc == T0
     assert aware.occupiable_interval_start_utc.tzinfo is UTC
+
+
+async def test_lengths_count_utf16_units_as_the_api_does(
+    client: MewsClient, sim: MewsSimulator, hotel: Hotel
+) -> None:
+    """128 units fit: 64 emoji pass, 65 do not (the API is .NET: an emoji counts 2)."""
+    fits = ok(service_id=hotel.service_id, name="😀" * 64)
+    await client.vouchers.add([fits], enterprise_id=hotel.enterprise_id)
+    sim.reset_requests()
+    with pytest.raises(MewsValidationError) as info:
+        await client.vouchers.add([ok(name="😀" * 65)], enterprise_id=hotel.enterprise_id)
+    assert info.value.errors == [("params[0].name", "must be 1..128 characters, got 130")]
+    assert sim.requests == []

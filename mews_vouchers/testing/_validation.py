@@ -22,6 +22,7 @@ from .._constants import (
     MAX_PAGE_SIZE,
     MAX_UPDATED_INTERVAL_MONTHS,
     MIN_PAGE_SIZE,
+    text_length,
 )
 from .._time import updated_interval_limit
 
@@ -151,7 +152,8 @@ class Reader:
         if not isinstance(value, str):
             self.fail(path, "must be a string")
             return None
-        if len(value) < min_length or (max_length is not None and len(value) > max_length):
+        length = text_length(value)  # UTF-16 units, as the API (.NET) counts
+        if length < min_length or (max_length is not None and length > max_length):
             if max_length is None:
                 self.fail(path, f"must have at least {_count(min_length, 'character')}")
             elif min_length:
