@@ -7,6 +7,7 @@ once its retries are spent; every other chunk still finishes, and then the call 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -15,6 +16,7 @@ import anyio
 from ._constants import MAX_ITEMS_PER_REQUEST
 from ._errors import AuthenticationError, BulkOperationError, ChunkFailure, MewsError
 
+logger = logging.getLogger("mews_vouchers")
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -64,6 +66,7 @@ async def run_chunked(
     # A credential refused once is refused for every chunk: the chunks not yet sent then
     # fail at once with the same error instead of each asking the server again.
     fatal: list[MewsError] = []
+    progress = [on_progress] if on_progress is not None else []
 
     def fail(indices: Sequence[int], error: MewsError, ambiguous: bool) -> None:
         failures.append(
@@ -112,8 +115,14 @@ async def run_chunked(
                     return
                 results[span.start : span.stop] = chunk_results
                 done = len(span)
-        if done and on_progress is not None:
-            on_progress(done)
+        if done and progress:
+            try:
+                progress[0](done)
+            except Exception:
+                # A broken progress display must not cost a write: chunks in flight were
+                # sent and must be accounted for.  Say so once, and stop calling it.
+                logger.warning("on_progress raised; it will not be called again", exc_info=True)
+                progress.clear()
 
     async with anyio.create_task_group() as tg:
         for span in plan_chunks(len(items), chunk_size):

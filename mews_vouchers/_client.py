@@ -189,7 +189,9 @@ class MewsClient:
         for scope in list(self._scopes):
             scope.cancel()
         for stream in list(self._streams):
-            await stream.aclose()
+            await stream.abort(
+                MewsConnectionError("the client was closed while reading pages", ambiguous=False)
+            )
         await self._transport.aclose()
 
     @contextlib.asynccontextmanager

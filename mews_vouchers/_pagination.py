@@ -164,6 +164,7 @@ class PageStream(Generic[P]):
         self._receive: MemoryObjectReceiveStream[P]
         self._send, self._receive = anyio.create_memory_object_stream[P](buffer)
         self._outcome = _Outcome()
+        self._aborted: BaseException | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -183,6 +184,8 @@ class PageStream(Generic[P]):
 
     async def __anext__(self) -> P:
         if self._closed:
+            if self._aborted is not None:
+                raise self._aborted
             raise StopAsyncIteration
         if self._supervisor is None:
             self._start()
@@ -190,6 +193,11 @@ class PageStream(Generic[P]):
             return await self._receive.receive()
         except anyio.EndOfStream:
             pass
+        except anyio.ClosedResourceError:
+            # Closed under a reader, by aclose() in another task.
+            if self._aborted is not None:
+                raise self._aborted from None
+            raise StopAsyncIteration from None
         if self._supervisor is not None:
             await self._supervisor
         error = self._outcome.error
@@ -199,6 +207,12 @@ class PageStream(Generic[P]):
             # parsing error underneath) stays what the user sees.
             raise error
         raise StopAsyncIteration
+
+    async def abort(self, error: BaseException) -> None:
+        """Stop every chain; a reader gets *error*, not a silently shortened stream."""
+        if not self._closed:
+            self._aborted = error
+        await self.aclose()
 
     async def aclose(self) -> None:
         """Stop every chain and wait until its requests are cancelled."""

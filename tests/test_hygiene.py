@@ -436,13 +436,6 @@ async def test_cancelling_some_tasks_leaves_the_others_whole() -> None:
             await client.vouchers.get_all(service_ids=[hotel.service_id])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="client.aclose() closes each open PageStream: a reader blocked in "
-    "PageStream.__anext__ gets a bare anyio.ClosedResourceError, and a reader between two "
-    "pages sees the stream end as if complete (a silently truncated listing)",
-)
 @pytest.mark.parametrize("stream", STREAMS, ids=lambda s: s.__name__)
 async def test_aclose_ends_a_stream_being_read_with_a_mews_error(stream: Operation) -> None:
     """aclose() while another task reads iter_all: that task gets a MewsConnectionError."""
@@ -469,13 +462,6 @@ async def test_aclose_ends_a_stream_being_read_with_a_mews_error(stream: Operati
     assert isinstance(error, MewsConnectionError), repr(error)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="run_chunked calls on_progress unguarded inside the chunk task: its exception "
-    "cancels the task group, so chunks in flight are abandoned (yet applied) and the "
-    "caller gets the bare callback error with no results for the writes that happened",
-)
 async def test_a_failing_progress_callback_loses_no_write() -> None:
     """on_progress raising mid-call: every voucher the server created is still reported."""
     async with MewsSimulator(latency=0.01, seed=12) as sim:
