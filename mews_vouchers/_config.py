@@ -10,6 +10,7 @@ from ._constants import (
     DEFAULT_INITIAL_BACKOFF,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_BACKOFF,
+    DEFAULT_MAX_RATE_LIMITED,
     DEFAULT_MAX_RETRY_AFTER,
     RATE_LIMIT_PER_SECONDS,
     RATE_LIMIT_REQUESTS,
@@ -38,9 +39,10 @@ class RateLimit:
 class RetryPolicy:
     """How failed requests are retried: bounded attempts, exponential backoff with jitter.
 
-    *max_attempts* counts every try of one request, the first included, whatever
-    failed.  A 429 is always retried after its ``Retry-After`` (clamped to
-    *max_retry_after*), within the same budget of attempts.
+    *max_attempts* counts the tries of one request, the first included.  A 429 was
+    certainly not applied and is always retried after its ``Retry-After`` (clamped to
+    *max_retry_after*): it does not use up an attempt, but a request meets at most
+    *max_rate_limited* of them, so a job facing a long block still ends.
     """
 
     max_attempts: int = attrs.field(default=DEFAULT_MAX_ATTEMPTS, validator=_positive)
@@ -48,3 +50,4 @@ class RetryPolicy:
     max_backoff: float = attrs.field(default=DEFAULT_MAX_BACKOFF, validator=_non_negative)
     jitter: bool = True
     max_retry_after: float = attrs.field(default=DEFAULT_MAX_RETRY_AFTER, validator=_non_negative)
+    max_rate_limited: int = attrs.field(default=DEFAULT_MAX_RATE_LIMITED, validator=_non_negative)

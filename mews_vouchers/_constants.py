@@ -43,6 +43,8 @@ DEFAULT_MAX_BACKOFF: Final = 30.0
 # A Retry-After above this is clamped to it: a server asking for an hour is not
 # obeyed blindly by a job that would then sit silent for an hour.
 DEFAULT_MAX_RETRY_AFTER: Final = 60.0
+# 429s a single request may meet before giving up (they do not count as attempts).
+DEFAULT_MAX_RATE_LIMITED: Final = 20
 
 # Operation names, as they appear in the path after API_PREFIX.
 VOUCHERS_GET_ALL: Final = "vouchers/getAll"

@@ -122,33 +122,42 @@ class Requester:
             # fails here, before sending, and so is certainly not applied.
             raise MewsValidationError([(operation, f"cannot be sent as JSON: {exc}")]) from exc
         path = f"{API_PREFIX}/{operation}"
-        attempt = 0
+        attempt = 0  # tries that count against max_attempts (a 429 does not)
+        rate_limited = 0
         while True:
             attempt += 1
             record.attempts += 1
-            if attempt > 1:
+            if attempt + rate_limited > 1:
                 self.stats.retries += 1
-            error, result = await self._attempt(operation, path, body, items, attempt, parse)
+            tries = attempt + rate_limited
+            error, result = await self._attempt(operation, path, body, items, tries, parse)
             if error is None:
                 return typing.cast(T, result)
             self.stats.failed += 1
             record.last_error = error
             if may_have_applied(error):
                 record.maybe_applied = True
+            if isinstance(error, RateLimitError):
+                attempt -= 1
+                record.attempts -= 1
+                rate_limited += 1
+                if rate_limited > self.retry.max_rate_limited:
+                    raise error
+                # The limit is per access token: every request of this client waits.
+                retry_after = error.retry_after
+                self.limiter.pause(
+                    retry_delay(self.retry, rate_limited, retry_after=retry_after, rng=self._rng)
+                )
+                continue
             retryable = should_retry(error, idempotent=idempotent) and not (
                 isinstance(error, RequestTimeoutError) and not retry_timeouts
             )
             if not retryable or attempt >= self.retry.max_attempts:
                 raise error
-            retry_after = error.retry_after if isinstance(error, RateLimitError) else None
-            delay = retry_delay(self.retry, attempt, retry_after=retry_after, rng=self._rng)
-            if isinstance(error, RateLimitError):
-                # The limit is per access token: every request of this client waits.
-                self.limiter.pause(delay)
-            else:
-                deadline = self._clock() + delay
-                while (remaining := deadline - self._clock()) > 0:
-                    await self._sleep(remaining)
+            delay = retry_delay(self.retry, attempt, rng=self._rng)
+            deadline = self._clock() + delay
+            while (remaining := deadline - self._clock()) > 0:
+                await self._sleep(remaining)
 
     async def _attempt(
         self,

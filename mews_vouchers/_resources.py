@@ -689,6 +689,9 @@ async def _add_exactly_once(
     record = AttemptRecord()
     try:
         return await send(chunk, record)
+    except ChunkError as exc:
+        # Answered, but not with one result per item: applied, in part or in whole.
+        return await _settle(client, chunk, keys, send, lookup, exc.error, record.attempts)
     except MewsError as exc:
         if not record.maybe_applied:
             raise ChunkError(exc, ambiguous=False) from exc
@@ -714,8 +717,8 @@ async def _settle(
         raise ChunkError(error, ambiguous=True) from error
     results: list[R | None] = [None] * len(chunk)
     pending = list(range(len(chunk)))
-    while attempts < client.retry.max_attempts:
-        await client._sleep_for(retry_delay(client.retry, attempts))
+    while True:
+        await client._sleep_for(retry_delay(client.retry, max(attempts, 1)))
         try:
             found = await lookup([chunk[i] for i in pending])
         except MewsError:
@@ -726,11 +729,16 @@ async def _settle(
         if not pending:
             client._requester.stats.resolved_ambiguous += 1
             return results  # type: ignore[return-value]  # no None left
+        if attempts >= client.retry.max_attempts:
+            # Looked up (a read costs no duplicate), but no attempt is left to re-send.
+            raise ChunkError(error, ambiguous=True, partial=results) from error
         record = AttemptRecord()
         try:
             sent = await send([chunk[i] for i in pending], record)
         except ChunkError as exc:
-            raise ChunkError(exc.error, ambiguous=True, partial=results) from exc
+            attempts += record.attempts
+            error = exc.error  # a wrong count: in doubt again, look up again
+            continue
         except MewsError as exc:
             attempts += record.attempts
             if not record.maybe_applied:
@@ -741,7 +749,6 @@ async def _settle(
             results[i] = result
         client._requester.stats.resolved_ambiguous += 1
         return results  # type: ignore[return-value]  # every slot filled
-    raise ChunkError(error, ambiguous=True, partial=results) from error
 
 
 # --- helpers -----------------------------------------------------------------------------------

@@ -224,6 +224,18 @@ async def test_repeated_external_ids_cannot_be_resolved(
     assert ops(sim, "vouchers/add") == [2]
 
 
+async def test_429s_do_not_use_up_attempts(sim: MewsSimulator, hotel: Hotel) -> None:
+    """More 429s in a row than max_attempts: the write still goes through, once."""
+    policy = RetryPolicy(max_attempts=2, initial_backoff=0.001, max_retry_after=0.001)
+    async with make_client(sim, retry=policy) as client:
+        sim.inject(Fault.RATE_LIMIT, times=6, operation="vouchers/add", retry_after="0")
+        vouchers = await client.vouchers.add(generate(hotel, 3), enterprise_id=hotel.enterprise_id)
+        assert len(vouchers) == 3
+        assert ops(sim, "vouchers/add") == [3] * 7
+        assert client.stats.rate_limited == 6
+    names_once(sim, ["B0", "B1", "B2"])
+
+
 async def test_rate_limited_add_is_retried_safely(
     client: MewsClient, sim: MewsSimulator, hotel: Hotel
 ) -> None:
@@ -263,7 +275,10 @@ async def test_a_chunk_that_may_have_applied_stays_ambiguous(
 ) -> None:
     """500 after applying, then only 429s: the final error is a 429, the chunk still ambiguous."""
     async with make_client(
-        sim, retry=RetryPolicy(max_attempts=3, initial_backoff=0.001, max_retry_after=0.001)
+        sim,
+        retry=RetryPolicy(
+            max_attempts=3, initial_backoff=0.001, max_retry_after=0.001, max_rate_limited=2
+        ),
     ) as client:
         [voucher] = await client.vouchers.add(generate(hotel, 1), enterprise_id=hotel.enterprise_id)
         sim.inject(Fault.SERVER_ERROR_AFTER, times=1, operation="vouchers/update")
