@@ -34,6 +34,14 @@ class RateLimit:
     requests: int = attrs.field(default=RATE_LIMIT_REQUESTS, validator=_positive)
     per_seconds: float = attrs.field(default=RATE_LIMIT_PER_SECONDS, validator=_positive)
 
+    @classmethod
+    def parse(cls, text: str) -> RateLimit:
+        """Read ``REQUESTS/SECONDS`` (``"200/30"``); raise ValueError for anything else."""
+        requests, slash, seconds = text.strip().partition("/")
+        if not slash:
+            raise ValueError(f"expected REQUESTS/SECONDS, like 200/30, got {text!r}")
+        return cls(int(requests), float(seconds))
+
 
 @attrs.frozen(kw_only=True)
 class RetryPolicy:

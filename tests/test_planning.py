@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mews_vouchers import TimeInterval
+from mews_vouchers import RateLimit, TimeInterval
 from mews_vouchers._batching import plan_chunks
 from mews_vouchers._constants import MAX_ITEMS_PER_REQUEST, MAX_UPDATED_INTERVAL_MONTHS
 from mews_vouchers._pagination import plan, split_interval, split_values
@@ -91,3 +91,23 @@ def test_windows_are_consecutive_and_within_three_months(
 def test_no_interval_is_one_unfiltered_window() -> None:
     """Without updated_utc there is one chain with no window."""
     assert split_interval(None) == [None]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("200/30", RateLimit(200, 30.0)),
+        (" 20/2.5 ", RateLimit(20, 2.5)),
+        ("1/0.1", RateLimit(1, 0.1)),
+    ],
+)
+def test_rate_limit_parses_requests_per_seconds(text: str, expected: RateLimit) -> None:
+    """RateLimit.parse reads REQUESTS/SECONDS."""
+    assert RateLimit.parse(text) == expected
+
+
+@pytest.mark.parametrize("text", ["200", "/30", "200/", "a/b", "0/30", "200/0", "-1/5", ""])
+def test_rate_limit_refuses_anything_else(text: str) -> None:
+    """Anything but two positive numbers around a slash is a ValueError."""
+    with pytest.raises(ValueError):  # noqa: PT011 - the message varies with the cause
+        RateLimit.parse(text)

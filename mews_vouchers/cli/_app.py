@@ -118,11 +118,8 @@ def rate_limit(text: str) -> RateLimit | NoLimit:
     """Parse ``REQUESTS/SECONDS`` (like ``200/30``), or ``none`` for no client-side limit."""
     if text.strip().lower() in ("none", "off"):
         return False
-    requests, slash, seconds = text.partition("/")
     try:
-        if not slash:
-            raise ValueError(text)
-        return RateLimit(int(requests), float(seconds))
+        return RateLimit.parse(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected REQUESTS/SECONDS with both positive, like 200/30, or none; got {text!r}"

@@ -137,24 +137,18 @@ class Hotel:
 
 def seed_hotels(sim: MewsSimulator, count: int) -> list[Hotel]:
     """Add *count* hotels, each with a service, two rates and a company."""
-    hotels = []
-    for number in range(1, count + 1):
-        enterprise_id = sim.add_enterprise(f"Hotel {number}")
-        service_id = sim.add_service(enterprise_id, "Accommodation")
-        hotels.append(
-            Hotel(
-                number=number,
-                enterprise_id=enterprise_id,
-                service_id=service_id,
-                rate_ids=(
-                    sim.add_rate(service_id, "Best price"),
-                    sim.add_rate(service_id, "Non-refundable"),
-                ),
-                # A travel agency may also be the company of a PartnerCompany voucher.
-                company_id=sim.add_company(enterprise_id, f"Partner {number}", travel_agency=True),
-            )
+    from ..testing._standalone import seed_enterprises
+
+    return [
+        Hotel(
+            number=number,
+            enterprise_id=seeded.enterprise_id,
+            service_id=seeded.service_id,
+            rate_ids=seeded.rate_ids,
+            company_id=seeded.company_id,
         )
-    return hotels
+        for number, seeded in enumerate(seed_enterprises(sim, count), start=1)
+    ]
 
 
 def plan_vouchers(

@@ -52,7 +52,8 @@ def seed_enterprises(sim: MewsSimulator, count: int) -> list[SeededEnterprise]:
                     sim.add_rate(service_id, "Best price"),
                     sim.add_rate(service_id, "Non-refundable"),
                 ),
-                company_id=sim.add_company(enterprise_id, f"Partner {number}"),
+                # With a travel agency contract, the company serves every voucher type.
+                company_id=sim.add_company(enterprise_id, f"Partner {number}", travel_agency=True),
             )
         )
     return seeded
@@ -103,11 +104,8 @@ async def serve(
 
 
 def _rate_limit(text: str) -> RateLimit:
-    requests, slash, seconds = text.partition("/")
     try:
-        if not slash:
-            raise ValueError(text)
-        return RateLimit(int(requests), float(seconds))
+        return RateLimit.parse(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected REQUESTS/SECONDS with both positive, like 200/30, got {text!r}"
