@@ -54,7 +54,7 @@ class ClientStats:
     failed: int = 0
     """Attempts that ended in an error of any kind."""
     resolved_ambiguous: int = 0
-    """Ambiguous add chunks whose outcome was settled by looking up external identifiers."""
+    """Ambiguous add chunks settled by looking their items up (vouchers and codes)."""
 
 
 @attrs.define
@@ -63,7 +63,6 @@ class AttemptRecord:
 
     attempts: int = 0
     maybe_applied: bool = False
-    last_error: MewsError | None = None
 
 
 class Requester:
@@ -134,7 +133,6 @@ class Requester:
             if error is None:
                 return typing.cast(T, result)
             self.stats.failed += 1
-            record.last_error = error
             if may_have_applied(error):
                 record.maybe_applied = True
             if isinstance(error, RateLimitError):

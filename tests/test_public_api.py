@@ -1,0 +1,105 @@
+"""The public surface: API.md's names and signatures, a sorted __all__, docstrings."""
+
+from __future__ import annotations
+
+import inspect
+
+import attrs
+import pytest
+
+import mews_vouchers
+import mews_vouchers.testing
+from mews_vouchers import MewsClient
+
+# Every name API.md (the fixed contract) promises at the top level.
+CONTRACT = {
+    "MewsClient", "DEMO_URL", "PRODUCTION_URL", "RateLimit", "RetryPolicy", "UNSET",
+    "VoucherType", "ActivityState", "VoucherParameters", "VoucherUpdate", "Voucher",
+    "VoucherCode", "VoucherCodeParameters", "VoucherAssignment", "Rate", "Company",
+    "VoucherExtent", "TimeInterval", "VouchersResult", "ChunkFailure",
+    "MewsError", "MewsConfigError", "MewsValidationError", "MewsConnectionError",
+    "MewsApiError", "BadRequestError", "AuthenticationError", "ForbiddenError",
+    "RequestTimeoutError", "RateLimitError", "ServerError", "BulkOperationError",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("module", [mews_vouchers, mews_vouchers.testing])
+def test_all_is_sorted_and_exported(module: object) -> None:
+    """__all__ is sorted (isort-style, as ruff keeps it) and every name in it exists."""
+    names = module.__all__  # type: ignore[attr-defined]
+
+    def isort_key(name: str) -> tuple[int, str]:
+        kind = 0 if name.isupper() else 1 if name[:1].isupper() else 2
+        return kind, name
+
+    assert names == sorted(names, key=isort_key)
+    for name in names:
+        assert hasattr(module, name), name
+
+
+def test_contract_names_are_exported() -> None:
+    """Every name of API.md is importable from mews_vouchers."""
+    assert set(mews_vouchers.__all__) >= CONTRACT
+    assert "MewsSimulator" in mews_vouchers.testing.__all__
+
+
+def test_public_objects_have_one_sentence_docstrings() -> None:
+    """Every public class and function says what it is in its first line."""
+    for name in mews_vouchers.__all__:
+        obj = getattr(mews_vouchers, name)
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            doc = inspect.getdoc(obj)
+            assert doc, name
+            assert doc.splitlines()[0].endswith("."), name
+
+
+def test_client_signature_matches_the_contract() -> None:
+    """MewsClient takes API.md's keywords with API.md's defaults."""
+    params = inspect.signature(MewsClient).parameters
+    assert params["base_url"].default == mews_vouchers.DEMO_URL
+    assert params["session"].default is None
+    assert params["max_concurrency"].default == 8
+    assert params["rate_limit"].default == mews_vouchers.RateLimit(requests=200, per_seconds=30.0)
+    assert params["retry"].default == mews_vouchers.RetryPolicy()
+    assert params["timeout"].default == 60.0
+    assert params["chunk_size"].default == 1000
+    assert params["page_size"].default == 1000
+    for required in ("client_token", "access_token", "client"):
+        assert params[required].default is inspect.Parameter.empty
+
+
+def test_retry_policy_defaults_match_the_contract() -> None:
+    """RetryPolicy(max_attempts=5, initial_backoff=0.5, max_backoff=30.0, jitter=True)."""
+    policy = mews_vouchers.RetryPolicy()
+    assert (policy.max_attempts, policy.initial_backoff, policy.max_backoff, policy.jitter) == (
+        5,
+        0.5,
+        30.0,
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        mews_vouchers.VoucherParameters,
+        mews_vouchers.VoucherUpdate,
+        mews_vouchers.Voucher,
+        mews_vouchers.VoucherCode,
+        mews_vouchers.VoucherCodeParameters,
+        mews_vouchers.VoucherAssignment,
+        mews_vouchers.VoucherExtent,
+        mews_vouchers.TimeInterval,
+        mews_vouchers.VouchersResult,
+        mews_vouchers.Rate,
+        mews_vouchers.Company,
+    ],
+)
+def test_models_are_frozen_keyword_only_attrs_classes(cls: type) -> None:
+    """Models are attrs classes, frozen, keyword-only."""
+    assert attrs.has(cls)
+    assert all(field.kw_only for field in attrs.fields(cls))
+    instance_fields = {f.name: f for f in attrs.fields(cls)}
+    assert all(name == name.lower() for name in instance_fields)  # snake_case
+    with pytest.raises(TypeError):
+        cls("positional")
