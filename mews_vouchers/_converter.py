@@ -135,17 +135,12 @@ def _datetime_miss(value: Any) -> datetime:
 
 
 def _structure_datetime(value: Any, _: Any) -> datetime:
-    if not isinstance(value, str):
-        if isinstance(value, datetime):
-            return parse_datetime(value.isoformat())
-        raise TypeError(f"expected a datetime string, got {type(value).__name__}")
-    cached = _DATETIME_CACHE.get(value)
-    if cached is None:
-        cached = parse_datetime(value)
-        if len(_DATETIME_CACHE) >= _CACHE_LIMIT:
-            _DATETIME_CACHE.clear()
-        _DATETIME_CACHE[value] = cached
-    return cached
+    if isinstance(value, str):
+        cached = _DATETIME_CACHE.get(value)
+        return cached if cached is not None else _datetime_miss(value)
+    if isinstance(value, datetime):
+        return parse_datetime(value.isoformat())
+    raise TypeError(f"expected a datetime string, got {type(value).__name__}")
 
 
 def _wire_datetime(value: datetime) -> datetime:

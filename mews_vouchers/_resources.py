@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import attrs
 
@@ -74,8 +74,17 @@ from ._validation import (
 if TYPE_CHECKING:
     from ._client import MewsClient
 
-P = TypeVar("P")
 R = TypeVar("R")
+
+
+class _Page(Protocol):
+    """A page of a getAll answer: the API's cursor is on every one."""
+
+    @property
+    def cursor(self) -> uuid.UUID | None: ...
+
+
+P = TypeVar("P", bound=_Page)
 
 
 def _enterprise(enterprise_id: uuid.UUID | str | None) -> uuid.UUID | None:
@@ -108,7 +117,6 @@ class _Resource:
         params: Callable[[Limitation], dict[str, Any]],
         parse: Callable[[dict[str, Any]], P],
         size_of: Callable[[P], int],
-        cursor_of: Callable[[P], uuid.UUID | None],
         last_id_of: Callable[[P], uuid.UUID | None],
         at_most: int | None = None,
     ) -> Chain[P]:
@@ -129,7 +137,7 @@ class _Resource:
                 fetch,
                 page_size=client.page_size,
                 size_of=size_of,
-                cursor_of=cursor_of,
+                cursor_of=_page_cursor,
                 last_id_of=last_id_of,
                 emit=emit,
                 max_shrinks=client.retry.max_attempts - 1,
@@ -163,6 +171,26 @@ class _Resource:
                 send=send,
                 on_progress=on_progress,
             )
+
+    async def _send_once(
+        self,
+        operation: str,
+        params: dict[str, Any],
+        count: int,
+        parse: Callable[[dict[str, Any]], list[R]],
+        record: AttemptRecord,
+        noun: str,
+    ) -> list[R]:
+        """Send one add, never retried once it may have applied; check one result per item."""
+        results = await self._client._requester.call(
+            operation, params, items=count, idempotent=False, parse=parse, record=record
+        )
+        if len(results) != count:
+            raise ChunkError(
+                MewsError(f"{operation} answered {len(results)} {noun} for {count}"),
+                ambiguous=True,
+            )
+        return results
 
     async def _idempotent_chunk(
         self,
@@ -208,20 +236,9 @@ class Vouchers(_Resource):
         self, eid: uuid.UUID | None, chunk: list[VoucherParameters], record: AttemptRecord
     ) -> list[Voucher]:
         params = unstructure(VoucherAddRequest(voucher_parameters=chunk, enterprise_id=eid))
-        vouchers = await self._client._requester.call(
-            VOUCHERS_ADD,
-            params,
-            items=len(chunk),
-            idempotent=False,
-            parse=_write_result,
-            record=record,
+        return await self._send_once(
+            VOUCHERS_ADD, params, len(chunk), _write_result, record, noun="vouchers"
         )
-        if len(vouchers) != len(chunk):
-            raise ChunkError(
-                MewsError(f"{VOUCHERS_ADD} answered {len(vouchers)} vouchers for {len(chunk)}"),
-                ambiguous=True,
-            )
-        return vouchers
 
     async def _add_chunk(
         self, eid: uuid.UUID | None, chunk: list[VoucherParameters]
@@ -258,7 +275,6 @@ class Vouchers(_Resource):
             lambda limitation: unstructure(attrs.evolve(base, limitation=limitation)),
             _voucher_page,
             _page_size,
-            _page_cursor,
             _last_voucher_id,
         )
         await chain(collect)
@@ -362,7 +378,6 @@ class Vouchers(_Resource):
                 partial(_voucher_params, query, states, extent),
                 _voucher_page,
                 _page_size,
-                _page_cursor,
                 _last_voucher_id,
                 at_most=_id_bound(query.get("voucher_ids")),
             )
@@ -501,23 +516,9 @@ class VoucherCodes(_Resource):
         params = unstructure(
             VoucherCodeAddRequest(voucher_code_parameters=chunk, enterprise_id=eid)
         )
-        result = await self._client._requester.call(
-            VOUCHER_CODES_ADD,
-            params,
-            items=len(chunk),
-            idempotent=False,
-            parse=_code_result,
-            record=record,
+        return await self._send_once(
+            VOUCHER_CODES_ADD, params, len(chunk), _codes_of_result, record, noun="codes"
         )
-        if len(result.voucher_codes) != len(chunk):
-            raise ChunkError(
-                MewsError(
-                    f"{VOUCHER_CODES_ADD} answered {len(result.voucher_codes)} codes"
-                    f" for {len(chunk)}"
-                ),
-                ambiguous=True,
-            )
-        return result.voucher_codes
 
     async def _lookup(
         self, eid: uuid.UUID | None, items: list[VoucherCodeParameters]
@@ -540,7 +541,6 @@ class VoucherCodes(_Resource):
             lambda limitation: unstructure(attrs.evolve(base, limitation=limitation)),
             _code_result,
             _codes_size,
-            _page_cursor,
             _last_code_id,
         )
         await chain(collect)
@@ -601,7 +601,6 @@ class VoucherCodes(_Resource):
                 partial(_code_params, query),
                 _code_result,
                 _codes_size,
-                _page_cursor,
                 _last_code_id,
                 at_most=_id_bound(query.get("voucher_code_ids")),
             )
@@ -788,6 +787,10 @@ def _code_params(query: dict[str, Any], limitation: Limitation) -> dict[str, Any
     return unstructure(VoucherCodeFilter(limitation=limitation, **query))
 
 
+def _codes_of_result(data: dict[str, Any]) -> list[VoucherCode]:
+    return _code_result(data).voucher_codes
+
+
 def _page_size(page: VouchersResult) -> int:
     return len(page.vouchers)
 
@@ -796,7 +799,7 @@ def _codes_size(page: VoucherCodeResult) -> int:
     return len(page.voucher_codes)
 
 
-def _page_cursor(page: VouchersResult | VoucherCodeResult) -> uuid.UUID | None:
+def _page_cursor(page: _Page) -> uuid.UUID | None:
     return page.cursor
 
 

@@ -12,7 +12,7 @@ collected problems before it looks anything up.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Final
 from uuid import UUID
@@ -334,21 +334,22 @@ class Reader:
 
     def opt_string_list(self, parent: Mapping[str, Any], key: str, path: str) -> list[str] | None:
         """Read an optional list of 1..MAX_ITEMS_PER_REQUEST strings."""
-        value = parent.get(key)
-        if value is None:
-            return None
-        items = self.as_list(value, join(path, key))
-        if items is None:
-            return None
-        before = len(self.problems)
-        for i, item in enumerate(items):
-            self.as_string(item, f"{join(path, key)}[{i}]")
-        return None if len(self.problems) > before else items
+        return self._opt_list(parent, key, path, self.as_string)
 
     def opt_choice_list(
         self, parent: Mapping[str, Any], key: str, path: str, allowed: Sequence[str]
     ) -> list[str] | None:
         """Read an optional list of enum strings."""
+        return self._opt_list(parent, key, path, lambda item, at: self.as_choice(item, at, allowed))
+
+    def _opt_list(
+        self,
+        parent: Mapping[str, Any],
+        key: str,
+        path: str,
+        check: Callable[[Any, str], Any],
+    ) -> list[str] | None:
+        """Read an optional list, checking each item; None if absent or if any item is bad."""
         value = parent.get(key)
         if value is None:
             return None
@@ -357,7 +358,7 @@ class Reader:
             return None
         before = len(self.problems)
         for i, item in enumerate(items):
-            self.as_choice(item, f"{join(path, key)}[{i}]", allowed)
+            check(item, f"{join(path, key)}[{i}]")
         return None if len(self.problems) > before else items
 
     def opt_interval(
