@@ -27,7 +27,7 @@ from ._constants import (
 )
 from ._errors import MewsConfigError, MewsConnectionError, unwrap_group
 from ._pagination import PageStream
-from ._ratelimit import Clock, RateLimiter, Sleep
+from ._ratelimit import Clock, LimitPolicy, RateLimiter, Sleep
 from ._requester import ClientStats, Requester
 from ._resources import VoucherCodes, Vouchers
 from ._secrets import mask
@@ -73,7 +73,7 @@ class MewsClient:
         base_url: str = DEMO_URL,
         session: aiohttp.ClientSession | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
-        rate_limit: RateLimit | None = RateLimit(),
+        rate_limit: LimitPolicy | None = RateLimit(),
         retry: RetryPolicy = RetryPolicy(),
         timeout: float = DEFAULT_TIMEOUT,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -94,8 +94,10 @@ class MewsClient:
         self.page_size = _require_int("page_size", page_size, MIN_PAGE_SIZE, MAX_PAGE_SIZE)
         if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not timeout > 0:
             raise MewsConfigError(f"timeout must be a number of seconds > 0, got {timeout!r}")
-        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
-            raise MewsConfigError(f"rate_limit must be a RateLimit or None, got {rate_limit!r}")
+        if rate_limit is not None and not isinstance(rate_limit, LimitPolicy):
+            raise MewsConfigError(
+                f"rate_limit must be a RateLimit, a RedisRateLimit or None, got {rate_limit!r}"
+            )
         if not isinstance(retry, RetryPolicy):
             raise MewsConfigError(f"retry must be a RetryPolicy, got {retry!r}")
         if session is not None and not isinstance(session, aiohttp.ClientSession):
@@ -111,13 +113,20 @@ class MewsClient:
             connections=self.max_concurrency,
             user_agent=f"mews-vouchers/{__version__}",
         )
+        self._limiter = (
+            RateLimiter(None, clock=self._clock, sleep=self._sleep)
+            if rate_limit is None
+            else rate_limit.limiter(
+                access_token=self._access_token, clock=self._clock, sleep=self._sleep
+            )
+        )
         self._requester = Requester(
             transport=self._transport,
             client_token=self._client_token,
             access_token=self._access_token,
             client=self.client_name,
             retry=retry,
-            limiter=RateLimiter(rate_limit, clock=self._clock, sleep=self._sleep),
+            limiter=self._limiter,
             capacity=anyio.CapacityLimiter(self.max_concurrency),
             timeout=self.timeout,
             sleep=self._sleep,
@@ -193,6 +202,7 @@ class MewsClient:
                 MewsConnectionError("the client was closed while reading pages", ambiguous=False)
             )
         await self._transport.aclose()
+        await self._limiter.aclose()
 
     @contextlib.asynccontextmanager
     async def _call(self) -> AsyncIterator[None]:

@@ -15,6 +15,7 @@ from ._constants import (
     RATE_LIMIT_PER_SECONDS,
     RATE_LIMIT_REQUESTS,
 )
+from ._ratelimit import Clock, Limiter, RateLimiter, Sleep
 
 
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -41,6 +42,10 @@ class RateLimit:
         if not slash:
             raise ValueError(f"expected REQUESTS/SECONDS, like 200/30, got {text!r}")
         return cls(int(requests), float(seconds))
+
+    def limiter(self, *, access_token: str, clock: Clock, sleep: Sleep) -> Limiter:
+        """Return an in-process limiter: the window is shared by one client's requests."""
+        return RateLimiter(self, clock=clock, sleep=sleep)
 
 
 @attrs.frozen(kw_only=True)

@@ -1,17 +1,62 @@
-"""The client-side rate limiter: a sliding window per access token, and the 429 pause."""
+"""The rate-limit seam, and the in-process limiter behind it.
+
+The requester asks a :class:`Limiter` for a slot before each request and gives it back
+once the answer is in; a 429 pauses the limiter.  What keeps the window is the
+limiter's business: :class:`RateLimiter` keeps it in this process, and
+``mews_vouchers.redis.RedisRateLimit`` builds one that shares it with a fleet of
+processes.  ``MewsClient(rate_limit=...)`` takes any :class:`LimitPolicy`, which builds the
+client's limiter for its access token.
+"""
 
 from __future__ import annotations
 
 import heapq
 import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import anyio
 
-from ._config import RateLimit
+if TYPE_CHECKING:
+    from ._config import RateLimit
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+
+
+class Limiter(Protocol):
+    """Grants the slots of one access token's request window (the requester's only view of it).
+
+    ``acquire`` waits for a slot (and for any 429 pause) and returns an opaque handle;
+    ``release`` gives the handle back once the request's answer arrived, or the request
+    was abandoned; ``pause`` holds every request for *seconds* after a 429.  Raises
+    :class:`~mews_vouchers.MewsError` subclasses only.
+    """
+
+    async def acquire(self) -> object:
+        """Wait until a request may be sent; return the slot it holds."""
+        ...
+
+    async def release(self, slot: object) -> None:
+        """Mark the request holding *slot* as answered (or abandoned)."""
+        ...
+
+    async def pause(self, seconds: float) -> None:
+        """Hold every request for *seconds* from now (after a 429)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the limiter owns."""
+        ...
+
+
+@runtime_checkable
+class LimitPolicy(Protocol):
+    """What ``MewsClient(rate_limit=...)`` accepts: it builds the client's :class:`Limiter`."""
+
+    def limiter(self, *, access_token: str, clock: Clock, sleep: Sleep) -> Limiter:
+        """Return a new limiter for the requests made with *access_token*."""
+        ...
 
 
 def window_margin(limit: RateLimit) -> float:
@@ -50,12 +95,7 @@ class RateLimiter:
         self._paused_until = 0.0
         self._lock = anyio.Lock()
 
-    @property
-    def paused_until(self) -> float:
-        """Return the clock time until which requests wait after a 429."""
-        return self._paused_until
-
-    def pause(self, seconds: float) -> None:
+    async def pause(self, seconds: float) -> None:
         """Hold every request of the client for *seconds* from now (after a 429)."""
         self._paused_until = max(self._paused_until, self._clock() + seconds)
 
@@ -87,11 +127,14 @@ class RateLimiter:
                     # Every slot is held by a request in flight: wait for one to finish.
                     await self._released.wait()
 
-    def release(self) -> None:
-        """Mark the request of the last acquired slot as answered (or abandoned)."""
+    async def release(self, slot: object = None) -> None:
+        """Mark the request of an acquired slot as answered (or abandoned)."""
         if self.limit is None:
             return
         self._in_flight -= 1
         heapq.heappush(self._expiries, self._clock() + self._window)
         self._released.set()
         self._released = anyio.Event()
+
+    async def aclose(self) -> None:
+        """Nothing to release: the window lives in this object."""

@@ -32,7 +32,7 @@ from ._errors import (
     RequestTimeoutError,
     error_class_for,
 )
-from ._ratelimit import Clock, RateLimiter, Sleep
+from ._ratelimit import Clock, Limiter, Sleep
 from ._retry import may_have_applied, parse_retry_after, retry_delay, should_retry
 from ._secrets import redact
 from ._transport import RawResponse, Transport
@@ -76,7 +76,7 @@ class Requester:
         access_token: str,
         client: str,
         retry: RetryPolicy,
-        limiter: RateLimiter,
+        limiter: Limiter,
         capacity: anyio.CapacityLimiter,
         timeout: float,
         sleep: Sleep = anyio.sleep,
@@ -143,7 +143,7 @@ class Requester:
                     raise error
                 # The limit is per access token: every request of this client waits.
                 retry_after = error.retry_after
-                self.limiter.pause(
+                await self.limiter.pause(
                     retry_delay(self.retry, rate_limited, retry_after=retry_after, rng=self._rng)
                 )
                 continue
@@ -171,14 +171,16 @@ class Requester:
         error: MewsError | None = None
         result: Any = None
         async with self.capacity:
-            await self.limiter.acquire()
+            slot = await self.limiter.acquire()
             self.stats.requests += 1
             try:
                 raw = await self._transport.post(path, body, timeout=self.timeout)
             except MewsConnectionError as exc:
                 error = exc
             finally:
-                self.limiter.release()
+                # Given back even when the call is being cancelled: a slot never leaks.
+                with anyio.CancelScope(shield=True):
+                    await self.limiter.release(slot)
         if raw is not None:
             # The slot is free again: let a request waiting for it go out before this
             # answer is parsed, so that parsing overlaps with the server's work.

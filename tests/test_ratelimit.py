@@ -30,7 +30,7 @@ async def test_never_more_than_the_limit_in_any_window() -> None:
     for _ in range(300):
         await limiter.acquire()
         starts.append(clock())
-        limiter.release()
+        await limiter.release()
     assert max_in_any_window(starts, 2.0) == 20
     # ...and no slower than the window plus its margin allows.
     full_windows = 300 // 20 - 1
@@ -49,7 +49,7 @@ async def test_concurrent_acquirers_share_one_window() -> None:
         await limiter.acquire()
         starts.append(clock())
         await clock.sleep(0.3)  # in flight for a while
-        limiter.release()
+        await limiter.release()
 
     async with anyio.create_task_group() as tg:
         for _ in range(23):
@@ -64,7 +64,7 @@ async def test_a_429_pauses_every_request() -> None:
     limiter = RateLimiter(None, clock=clock, sleep=clock.sleep)
     await limiter.acquire()
     t0 = clock()
-    limiter.pause(7.5)
+    await limiter.pause(7.5)
     await limiter.acquire()
     assert clock() - t0 == pytest.approx(7.5)
 
@@ -75,7 +75,7 @@ async def test_a_slot_is_held_until_one_window_after_the_answer() -> None:
     limiter = RateLimiter(RateLimit(1, 10.0), clock=clock, sleep=clock.sleep)
     await limiter.acquire()
     await clock.sleep(4.0)  # the answer takes 4 s
-    limiter.release()
+    await limiter.release()
     await limiter.acquire()
     assert clock() == pytest.approx(1000 + 4 + 10 + window_margin(RateLimit(1, 10.0)))
 
@@ -96,7 +96,7 @@ async def test_in_flight_requests_hold_their_slots() -> None:
         tg.start_soon(third)
         await anyio.sleep(0.05)
         assert granted == []
-        limiter.release()
+        await limiter.release()
     assert granted == [pytest.approx(1000 + 1.0 + window_margin(RateLimit(2, 1.0)))]
 
 
@@ -121,7 +121,7 @@ def test_window_property(requests: int, seconds: float, count: int) -> None:
         for _ in range(count):
             await limiter.acquire()
             starts.append(clock())
-            limiter.release()
+            await limiter.release()
         return starts
 
     starts = anyio.run(run)
