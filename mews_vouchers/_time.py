@@ -1,4 +1,4 @@
-"""Calendar arithmetic shared by the window splitter and the simulator."""
+"""Calendar arithmetic of the window splitter (the simulator keeps its own, on purpose)."""
 
 from __future__ import annotations
 

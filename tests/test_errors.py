@@ -163,18 +163,19 @@ async def test_malformed_bodies_are_clear_api_errors(
     assert info.value.status == status
 
 
-async def test_request_id_from_header_when_body_has_none() -> None:
-    """RequestId comes from the body, else from the Request-Id header."""
+@pytest.mark.parametrize("details", ["at Mews.Vouchers.Add()\n  inner: x", {"Rule": "x"}, None])
+async def test_request_id_from_header_when_body_has_none(details: object) -> None:
+    """RequestId comes from the body, else the header; Details as sent (a string, or an object)."""
     handler = answer(
         403,
-        {"Message": "No.", "RequestId": None, "Details": {"Rule": "x"}},
+        {"Message": "No.", "RequestId": None, "Details": details},
         {"Request-Id": "hdr-123"},
     )
     async with ScriptedServer(handler) as server, scripted_client(server) as client:
         with pytest.raises(ForbiddenError) as info:
             await client.vouchers.get_all(service_ids=["bd26d8db-86da-4f96-9efc-e5a4654a4a94"])
     assert info.value.request_id == "hdr-123"
-    assert info.value.details == {"Rule": "x"}
+    assert info.value.details == details
     assert info.value.message == "No."
 
 

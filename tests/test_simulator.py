@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import functools
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,10 @@ import anyio
 import attrs
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+import mews_vouchers._constants as constants
 from mews_vouchers._config import RateLimit
 from mews_vouchers._constants import (
     API_PREFIX,
@@ -42,6 +46,7 @@ from mews_vouchers._constants import (
 )
 from mews_vouchers.testing import Fault, MewsSimulator, RecordedRequest
 from mews_vouchers.testing._standalone import build_parser, main, serve
+from mews_vouchers.testing._validation import months_later, utf16_length
 
 pytestmark = pytest.mark.anyio
 
@@ -238,7 +243,9 @@ class Notepad(io.StringIO):
 
 
 def paths(answer: Answer) -> list[str]:
-    return [error["Path"] for error in answer.body["Details"]["Errors"]]
+    details = answer.body["Details"]
+    assert isinstance(details, str)  # the docs show Details as a string
+    return [line.partition(": ")[0] for line in details.splitlines()]
 
 
 # -- transport, authentication, error shape --------------------------------------
@@ -260,6 +267,8 @@ async def test_every_answer_carries_a_request_id(w: World) -> None:
     assert bad.status == 400
     assert set(bad.body) == {"Message", "RequestId", "Details"}
     assert bad.body["RequestId"] == bad.headers["Request-Id"] != ok.headers["Request-Id"]
+    # The docs type Details as a string (or absent): never an object.
+    assert isinstance(bad.body["Details"], str) and "Limitation.Count" in bad.body["Details"]
 
 
 @pytest.mark.parametrize(
@@ -1662,3 +1671,88 @@ def test_module_runs_until_interrupted() -> None:
         process.send_signal(signal.SIGINT)
         _, errors = process.communicate(timeout=10)
         assert process.returncode == 0, errors
+
+
+# -- independence from the SDK ----------------------------------------------------------
+
+SIMULATOR_DIR = Path(__file__).resolve().parents[1] / "mews_vouchers" / "testing"
+
+
+def _sdk_imports(path: Path) -> list[tuple[str, str]]:
+    """Return (module, name) for every import of an SDK module (outside testing/) in *path*."""
+    found: list[tuple[str, str]] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [(a.name, "*") for a in node.names if a.name.startswith("mews_vouchers")]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 1 or (node.level == 0 and not node.module):
+                continue  # within testing/, or not ours
+            module = node.module or ""
+            if node.level == 0:
+                if not module.startswith("mews_vouchers") or module.startswith(
+                    "mews_vouchers.testing"
+                ):
+                    continue
+                module = module.removeprefix("mews_vouchers").lstrip(".")
+            found += [(module, alias.name) for alias in node.names]
+    return found
+
+
+def test_simulator_imports_only_constants_and_the_rate_limit_type() -> None:
+    """The simulator shares no logic with the SDK: only named limits and the RateLimit type."""
+    files = sorted(SIMULATOR_DIR.glob("*.py"))
+    assert len(files) >= 5
+    for path in files:
+        for module, name in _sdk_imports(path):
+            if module == "_constants":
+                assert not callable(getattr(constants, name)), f"{path.name}: {name} is logic"
+            else:
+                assert (module, name) == ("_config", "RateLimit"), f"{path.name}: {module}.{name}"
+
+
+def _oracle_months_later(moment: datetime, months: int) -> datetime | None:
+    """The same month shift by trial: the latest valid day not after the start's day."""
+    year, index = divmod(moment.year * 12 + moment.month - 1 + months, 12)
+    if year > 9999:
+        return None
+    for day in range(moment.day, 27, -1):
+        try:
+            date(year, index + 1, day)
+        except ValueError:
+            continue
+        return moment.replace(year=year, month=index + 1, day=day)
+    return moment.replace(year=year, month=index + 1)
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (datetime(2024, 1, 31, 5, tzinfo=UTC), datetime(2024, 4, 30, 5, tzinfo=UTC)),
+        (datetime(2023, 11, 30, tzinfo=UTC), datetime(2024, 2, 29, tzinfo=UTC)),
+        (datetime(2022, 11, 30, tzinfo=UTC), datetime(2023, 2, 28, tzinfo=UTC)),
+        (datetime(1900, 11, 29, tzinfo=UTC), datetime(1901, 2, 28, tzinfo=UTC)),
+        (datetime(2000, 11, 29, tzinfo=UTC), datetime(2001, 2, 28, tzinfo=UTC)),
+        (
+            datetime(2024, 12, 15, 1, 2, 3, 4, tzinfo=UTC),
+            datetime(2025, 3, 15, 1, 2, 3, 4, tzinfo=UTC),
+        ),
+        (datetime(9999, 9, 30, tzinfo=UTC), datetime(9999, 12, 30, tzinfo=UTC)),
+        (datetime(9999, 10, 1, tzinfo=UTC), None),
+    ],
+)
+def test_simulator_calendar_months(start: datetime, end: datetime | None) -> None:
+    """The simulator's 3-month rule ends on the same day three months on, clamped to the month."""
+    assert months_later(start, 3) == end
+
+
+@given(st.datetimes(timezones=st.just(UTC)), st.integers(min_value=0, max_value=24))
+def test_simulator_calendar_matches_an_oracle(start: datetime, months: int) -> None:
+    """The simulator's month arithmetic agrees with a trial-and-error oracle everywhere."""
+    assert months_later(start, months) == _oracle_months_later(start, months)
+
+
+@given(st.text())
+def test_simulator_counts_utf16_units(text: str) -> None:
+    """The simulator counts text as .NET does: one unit per BMP character, two beyond it."""
+    expected = len(text.encode("utf-16-le", "surrogatepass")) // 2
+    assert utf16_length(text) == expected

@@ -539,8 +539,6 @@ class MewsSimulator:
         )
 
 
-def _error_body(
-    message: str, request_id: str, details: dict[str, Any] | None = None
-) -> dict[str, Any]:
+def _error_body(message: str, request_id: str, details: str | None = None) -> dict[str, Any]:
     """Return the documented error body."""
     return {"Message": message, "RequestId": request_id, "Details": details}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import sys
 import uuid
 from collections.abc import Sequence
@@ -104,12 +105,19 @@ async def serve(
 
 
 def _rate_limit(text: str) -> RateLimit:
+    # Parsed here rather than with RateLimit.parse: the simulator shares no logic with the SDK.
+    requests, slash, seconds = text.strip().partition("/")
     try:
-        return RateLimit.parse(text)
+        if not slash:
+            raise ValueError(text)
+        count, window = int(requests), float(seconds)
+        if count <= 0 or not window > 0 or math.isinf(window):
+            raise ValueError(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected REQUESTS/SECONDS with both positive, like 200/30, got {text!r}"
         ) from None
+    return RateLimit(count, window)
 
 
 def _non_negative(text: str) -> float:

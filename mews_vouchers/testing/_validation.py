@@ -22,9 +22,7 @@ from .._constants import (
     MAX_PAGE_SIZE,
     MAX_UPDATED_INTERVAL_MONTHS,
     MIN_PAGE_SIZE,
-    text_length,
 )
-from .._time import updated_interval_limit
 
 # The canonical 8-4-4-4-12 form only: the SDK always sends it, and a reference
 # that accepted every spelling .NET does would hide a client that did not.
@@ -36,6 +34,32 @@ _DATETIME_RE: Final = re.compile(
 )
 NIL_UUID: Final = UUID(int=0)
 """Placeholder for an id that failed validation."""
+_MONTH_DAYS: Final = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_LAST_YEAR: Final = 9999  # .NET's DateTime.MaxValue, as Python's
+
+
+def utf16_length(text: str) -> int:
+    """Return the length of *text* as .NET counts it: characters beyond U+FFFF count two."""
+    if text.isascii():
+        return len(text)
+    return sum(2 if ord(char) > 0xFFFF else 1 for char in text)
+
+
+def months_later(moment: datetime, months: int) -> datetime | None:
+    """Return *moment* plus whole calendar months, as .NET's ``AddMonths`` does, or None.
+
+    The day is clamped to the target month's last day (31 January + 1 month is
+    28 or 29 February).  None means past the calendar's last year: no limit.
+    Written here, not shared with the SDK: the simulator judges the SDK's own
+    calendar arithmetic, so it must not reuse it.
+    """
+    year, month_index = divmod(moment.year * 12 + moment.month - 1 + months, 12)
+    if year > _LAST_YEAR:
+        return None
+    month = month_index + 1
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    last_day = 29 if month == 2 and leap else _MONTH_DAYS[month - 1]
+    return moment.replace(year=year, month=month, day=min(moment.day, last_day))
 
 
 class ApiError(Exception):
@@ -57,11 +81,11 @@ class ApiError(Exception):
         return cls(status, message, problems)
 
     @property
-    def details(self) -> dict[str, Any] | None:
-        """The ``Details`` object of the error body: every problem with its path, or null."""
+    def details(self) -> str | None:
+        """The ``Details`` of the error body: a string, as the docs show; one problem a line."""
         if not self.problems:
             return None
-        return {"Errors": [{"Path": path, "Message": text} for path, text in self.problems]}
+        return "\n".join(f"{path}: {text}" if path else text for path, text in self.problems)
 
 
 def join(path: str, key: str) -> str:
@@ -152,7 +176,7 @@ class Reader:
         if not isinstance(value, str):
             self.fail(path, "must be a string")
             return None
-        length = text_length(value)  # UTF-16 units, as the API (.NET) counts
+        length = utf16_length(value)
         if length < min_length or (max_length is not None and length > max_length):
             if max_length is None:
                 self.fail(path, f"must have at least {_count(min_length, 'character')}")
@@ -383,7 +407,8 @@ class Reader:
         if end < start:
             self.fail(join(here, "EndUtc"), "must not be before StartUtc")
             return None
-        if end > updated_interval_limit(start):
+        limit = months_later(start, MAX_UPDATED_INTERVAL_MONTHS)
+        if limit is not None and end > limit:
             self.fail(here, f"must span at most {MAX_UPDATED_INTERVAL_MONTHS} months")
             return None
         return start, end
