@@ -242,6 +242,12 @@ class Requester:
             if isinstance(payload.get("RequestId"), str):
                 request_id = payload["RequestId"]
             details = payload.get("Details")
+        if 300 <= raw.status < 400:
+            # Redirects are never followed (a POST must not be replayed elsewhere), so the
+            # request was not applied; the usual cause is a base_url to correct.
+            message = f"redirected to {raw.location!r}, not followed: check base_url" + (
+                f" ({message})" if message else ""
+            )
         if message is None:
             snippet = raw.body[:200].decode("utf-8", "replace").strip()
             message = f"no error message in the response (body: {snippet!r})"

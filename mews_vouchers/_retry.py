@@ -51,7 +51,7 @@ def may_have_applied(error: MewsError) -> bool:
     """Return whether a write that failed with *error* may nevertheless have been applied."""
     if isinstance(error, MewsConnectionError):
         return error.ambiguous
-    if isinstance(error, MewsApiError) and error.status < 400:
+    if isinstance(error, MewsApiError) and 200 <= error.status < 300:
         return True  # a success status whose body could not be read: it was applied
     return isinstance(error, RequestTimeoutError | ServerError)
 

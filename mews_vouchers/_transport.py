@@ -27,6 +27,7 @@ class RawResponse:
     body: bytes
     request_id: str | None
     retry_after: str | None
+    location: str | None = None
 
 
 class Transport(Protocol):
@@ -89,6 +90,7 @@ class AiohttpTransport:
                     body=payload,
                     request_id=response.headers.get("Request-Id"),
                     retry_after=response.headers.get("Retry-After"),
+                    location=response.headers.get("Location"),
                 )
         except aiohttp.ClientConnectorError as exc:
             raise MewsConnectionError(

@@ -209,3 +209,30 @@ async def test_tokens_quoted_by_the_server_are_masked(caplog: pytest.LogCaptureF
     assert "C66E…453D" in repr(client)
     # ...while the request itself carried the real tokens.
     assert server.received[0]["AccessToken"] == ACCESS_TOKEN
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+async def test_a_redirect_is_a_refusal_not_a_doubt(status: int) -> None:
+    """A 3xx is not followed nor applied: an add fails once, not ambiguous, naming the target."""
+    elsewhere = "https://api.mews.com/api/connector/v1/vouchers/add"
+    handler = answer(status, b"", {"Location": elsewhere})
+    params = [
+        VoucherParameters(
+            service_id="bd26d8db-86da-4f96-9efc-e5a4654a4a94",
+            name="V",
+            type=VoucherType.PUBLIC,
+            external_identifier="x-1",
+        )
+    ]
+    async with ScriptedServer(handler) as server, scripted_client(server) as client:
+        with pytest.raises(BulkOperationError) as info:
+            await client.vouchers.add(params, enterprise_id="bd26d8db-86da-4f96-9efc-e5a4654a4a94")
+        with pytest.raises(MewsApiError) as read:
+            await client.vouchers.get_all(service_ids=["bd26d8db-86da-4f96-9efc-e5a4654a4a94"])
+    [failure] = info.value.failures
+    assert not failure.ambiguous
+    assert isinstance(failure.error, MewsApiError) and failure.error.status == status
+    assert elsewhere in failure.error.message and "base_url" in failure.error.message
+    assert "may have been applied" not in str(info.value)
+    assert read.value.status == status
+    assert len(server.received) == 2  # neither retried nor looked up

@@ -597,8 +597,8 @@ statuses = st.sampled_from([200, 201, 204, 302, 400, 401, 403, 404, 408, 409, 42
 
 
 def may_have_applied(status: int) -> bool:
-    """The ambiguity rule: a success or redirect, a 408 and a 5xx may have been applied."""
-    return status < 400 or status == 408 or status >= 500
+    """The ambiguity rule: a success, a 408 and a 5xx may have been applied; a redirect not."""
+    return 200 <= status < 300 or status == 408 or status >= 500
 
 
 async def test_any_answer_to_a_read_is_a_result_or_a_mews_error() -> None:

@@ -94,6 +94,8 @@ def api(cls: type[MewsApiError], status: int) -> MewsApiError:
         (api(BadRequestError, 400), True, False, False),
         (api(ForbiddenError, 403), True, False, False),
         (api(MewsApiError, 200), False, False, True),  # a success we could not read
+        (api(MewsApiError, 302), False, False, False),  # a redirect, never followed
+        (api(MewsApiError, 308), True, False, False),
     ],
 )
 def test_should_retry_table(error: Exception, idempotent: bool, retry: bool, applied: bool) -> None:
