@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import anyio
+import yarl
 
 from ._config import RateLimit, RetryPolicy
 from ._constants import (
@@ -55,6 +56,26 @@ def _require_int(name: str, value: object, low: int, high: int | None = None) ->
     return value
 
 
+def _require_base_url(value: object) -> str:
+    """Return *value* without trailing slashes if it is a URL requests can be sent to."""
+    given = _require_text("base_url", value).strip()
+    try:
+        url = yarl.URL(given)
+        port = url.port  # yarl checks the range when parsing; 0 is no port to connect to
+    except ValueError as exc:
+        raise MewsConfigError(f"base_url is not a valid URL ({exc}): {given!r}") from None
+    if url.scheme not in ("http", "https"):
+        raise MewsConfigError(f"base_url must start with http:// or https://, got {given!r}")
+    host = url.raw_host
+    if not host or any(char.isspace() for char in host):
+        raise MewsConfigError(f"base_url has no valid host: {given!r}")
+    if port is None or not 0 < port < 65536:
+        raise MewsConfigError(f"base_url has a port outside 1..65535: {given!r}")
+    if url.query_string or url.fragment:
+        raise MewsConfigError(f"base_url must not have a query or fragment: {given!r}")
+    return given.rstrip("/")
+
+
 class MewsClient:
     """An asyncio client for the voucher operations of the Mews Connector API.
 
@@ -85,10 +106,7 @@ class MewsClient:
         self._client_token = _require_text("client_token", client_token)
         self._access_token = _require_text("access_token", access_token)
         self.client_name = _require_text("client", client)
-        base_url = _require_text("base_url", base_url)
-        if not base_url.startswith(("http://", "https://")):
-            raise MewsConfigError(f"base_url must start with http:// or https://, got {base_url!r}")
-        self.base_url = base_url.rstrip("/")
+        self.base_url = _require_base_url(base_url)
         self.max_concurrency = _require_int("max_concurrency", max_concurrency, 1)
         self.chunk_size = _require_int("chunk_size", chunk_size, 1, MAX_ITEMS_PER_REQUEST)
         self.page_size = _require_int("page_size", page_size, MIN_PAGE_SIZE, MAX_PAGE_SIZE)

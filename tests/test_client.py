@@ -39,6 +39,13 @@ def test_urls() -> None:
         ({"access_token": None}, "access_token"),
         ({"client": "  "}, "client"),
         ({"base_url": "api.mews.com"}, "base_url"),
+        ({"base_url": "http://127.0.0.1:99999"}, "base_url"),
+        ({"base_url": "http://"}, "base_url"),
+        ({"base_url": "http://[::1"}, "base_url"),
+        ({"base_url": "http://127.0.0.1:0"}, "base_url"),
+        ({"base_url": "ftp://api.mews.com"}, "base_url"),
+        ({"base_url": "https://api.mews.com/?x=1"}, "base_url"),
+        ({"base_url": "https://api .mews.com"}, "base_url"),
         ({"chunk_size": 0}, "chunk_size"),
         ({"chunk_size": 1001}, "chunk_size"),
         ({"page_size": 1001}, "page_size"),
@@ -55,6 +62,19 @@ def test_bad_configuration_names_the_parameter(override: dict[str, Any], named: 
     """Each bad setting is a MewsConfigError that names it."""
     with pytest.raises(MewsConfigError, match=named):
         MewsClient(**{**GOOD, **override})
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("https://api.mews.com/", "https://api.mews.com"),
+        (" http://[::1]:8080/proxy/mews/ ", "http://[::1]:8080/proxy/mews"),
+        ("http://127.0.0.1:65535", "http://127.0.0.1:65535"),
+    ],
+)
+def test_usable_base_urls_are_kept(given: str, kept: str) -> None:
+    """A usable base_url is kept, without surrounding blanks or trailing slashes."""
+    assert MewsClient(**GOOD, base_url=given).base_url == kept
 
 
 def test_from_env_reads_the_four_variables() -> None:
