@@ -83,6 +83,10 @@ class AiohttpTransport:
                 headers=self._headers,
                 timeout=aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 30.0)),
                 allow_redirects=False,
+                # A caller's session may default otherwise: an error status is ours to
+                # read (a 429 is no network failure), and the body is JSON, not gzip.
+                raise_for_status=False,
+                auto_decompress=True,
             ) as response:
                 payload = await self._read(response)
                 return RawResponse(

@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from conftest import Hotel, make_client
+from hostile import ScriptedServer
 
 from mews_vouchers import (
     DEMO_URL,
     PRODUCTION_URL,
+    BulkOperationError,
+    ForbiddenError,
     MewsClient,
     MewsConfigError,
     MewsConnectionError,
+    RateLimitError,
+    RetryPolicy,
     VoucherParameters,
     VoucherType,
 )
-from mews_vouchers.testing import MewsSimulator
+from mews_vouchers.testing import Fault, MewsSimulator
 
 pytestmark = pytest.mark.anyio
 
@@ -171,3 +178,44 @@ async def test_stats_count_requests(sim: MewsSimulator, hotel: Hotel) -> None:
         await client.vouchers.get_all(service_ids=[hotel.service_id])
         assert client.stats.requests == 1
         assert client.stats.retries == 0
+
+
+async def test_callers_session_defaults_do_not_change_the_answers(
+    sim: MewsSimulator, hotel: Hotel
+) -> None:
+    """A session with raise_for_status=True still gives ForbiddenError and RateLimitError."""
+    async with aiohttp.ClientSession(raise_for_status=True) as session:
+        async with make_client(sim, session=session) as client:
+            with pytest.raises(BulkOperationError) as info:
+                await client.vouchers.add(
+                    [VoucherParameters(service_id=hotel.service_id, name="V", type="Public")],
+                    enterprise_id=uuid.uuid4(),  # out of the token's reach: 403
+                )
+            [failure] = info.value.failures
+            assert isinstance(failure.error, ForbiddenError) and not failure.ambiguous
+            sim.inject(Fault.RATE_LIMIT, retry_after="0")
+            await client.vouchers.get_all(service_ids=[hotel.service_id])
+            assert client.stats.rate_limited == 1
+        no_patience = RetryPolicy(max_rate_limited=0)
+        async with make_client(sim, session=session, retry=no_patience) as client:
+            sim.inject(Fault.RATE_LIMIT, retry_after="0")
+            with pytest.raises(RateLimitError):
+                await client.vouchers.get_all(service_ids=[hotel.service_id])
+
+
+async def test_callers_session_without_decompression_still_reads_gzip() -> None:
+    """A session with auto_decompress=False does not make compressed answers unreadable."""
+
+    async def handler(request: web.Request, _: dict[str, Any]) -> web.StreamResponse:
+        response = web.json_response({"Vouchers": [], "Cursor": None})
+        response.enable_compression()
+        return response
+
+    async with (
+        ScriptedServer(handler) as server,
+        aiohttp.ClientSession(auto_decompress=False) as session,
+    ):
+        client = MewsClient(**GOOD, base_url=server.base_url, session=session)
+        async with client:
+            result = await client.vouchers.get_all(service_ids=[uuid.uuid4()])
+    assert result.vouchers == []
