@@ -191,7 +191,7 @@ ANSWERS: list[tuple[str, int, bytes, dict[str, str], type[MewsError], bool]] = [
     ("string-200", 200, b'"Vouchers"', {}, MewsApiError, True),
     ("too-deep-200", 200, DEEP, {}, MewsApiError, True),
     ("nan-200", 200, b'{"Vouchers": NaN}', {}, MewsApiError, True),
-    ("redirect-302", 302, b"", {"Location": "http://127.0.0.1:9/elsewhere"}, MewsApiError, True),
+    ("redirect-302", 302, b"", {"Location": "http://127.0.0.1:9/elsewhere"}, MewsApiError, False),
     ("html-400", 400, HTML, {}, MewsApiError, False),
     ("html-404", 404, HTML, {}, MewsApiError, False),
     ("garbage-401", 401, b"\x00\x01nope", {}, MewsApiError, False),
