@@ -7,9 +7,11 @@ this module knows aiohttp and nothing of the API.  A failure on the network beco
 
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 import aiohttp
+import anyio
 import attrs
 
 from ._errors import MewsConnectionError, MewsTimeoutError
@@ -17,6 +19,24 @@ from ._errors import MewsConnectionError, MewsTimeoutError
 # A page of 1000 vouchers with every extent is about 1.5 MB; anything far beyond that is
 # not an answer of this API, and reading it whole could exhaust memory.
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
+# Opening a connection (DNS, TCP, TLS) takes at most this long, whatever the timeout.
+CONNECT_TIMEOUT = 30.0
+
+
+def request_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    """Return aiohttp's timeouts for a request that may wait *seconds* once it is sent.
+
+    aiohttp's ``total`` and ``connect`` both count the wait for a free connection in the
+    session's pool: a request still waiting there was not sent, so it must neither spend
+    its timeout nor fail as "may have been applied".  So they stay unset; ``sock_connect``
+    bounds opening a connection (never ambiguous) and ``sock_read``, which starts once the
+    request is written, bounds the wait for the answer and between its parts.
+    ``math.inf`` is no limit.
+    """
+    limit = None if math.isinf(seconds) else seconds
+    return aiohttp.ClientTimeout(
+        total=None, connect=None, sock_connect=min(seconds, CONNECT_TIMEOUT), sock_read=limit
+    )
 
 
 @attrs.frozen
@@ -81,14 +101,16 @@ class AiohttpTransport:
                 url,
                 data=body,
                 headers=self._headers,
-                timeout=aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 30.0)),
+                timeout=request_timeout(timeout),
                 allow_redirects=False,
                 # A caller's session may default otherwise: an error status is ours to
                 # read (a 429 is no network failure), and the body is JSON, not gzip.
                 raise_for_status=False,
                 auto_decompress=True,
             ) as response:
-                payload = await self._read(response)
+                # The answer has begun; a server dripping it out still gets *timeout* only.
+                with anyio.fail_after(None if math.isinf(timeout) else timeout):
+                    payload = await self._read(response)
                 return RawResponse(
                     status=response.status,
                     body=payload,
@@ -105,7 +127,9 @@ class AiohttpTransport:
                 f"timed out connecting to {self._base_url}", ambiguous=False
             ) from exc
         except TimeoutError as exc:
-            raise MewsTimeoutError(f"no answer from {url} within {timeout:g} s") from exc
+            raise MewsTimeoutError(
+                f"no answer from {url} within {timeout:g} s of sending the request"
+            ) from exc
         except aiohttp.ClientError as exc:
             # The request was written (or partly written): the server may have acted on it.
             raise MewsConnectionError(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
-from conftest import Hotel, make_client
+from conftest import Hotel, make_client, seed_hotel
 from hostile import ScriptedServer
 
 from mews_vouchers import (
@@ -60,6 +61,10 @@ def test_urls() -> None:
         ({"max_concurrency": 0}, "max_concurrency"),
         ({"timeout": 0}, "timeout"),
         ({"timeout": "60"}, "timeout"),
+        ({"timeout": math.nan}, "timeout"),
+        ({"timeout": -1.0}, "timeout"),
+        ({"timeout": -math.inf}, "timeout"),
+        ({"timeout": True}, "timeout"),
         ({"rate_limit": (200, 30)}, "rate_limit"),
         ({"retry": 3}, "retry"),
         ({"session": object()}, "session"),
@@ -219,3 +224,38 @@ async def test_callers_session_without_decompression_still_reads_gzip() -> None:
         async with client:
             result = await client.vouchers.get_all(service_ids=[uuid.uuid4()])
     assert result.vouchers == []
+
+
+@pytest.mark.parametrize("seconds", [math.inf, 1e300])
+async def test_an_infinite_timeout_is_no_limit(
+    sim: MewsSimulator, hotel: Hotel, seconds: float
+) -> None:
+    """timeout=math.inf means no per-request limit: calls work, no bare OverflowError."""
+    async with make_client(sim, timeout=seconds) as client:
+        [voucher] = await client.vouchers.add(
+            [VoucherParameters(service_id=hotel.service_id, name="V", type=VoucherType.PUBLIC)],
+            enterprise_id=hotel.enterprise_id,
+        )
+        result = await client.vouchers.get_all(service_ids=[hotel.service_id])
+    assert [v.id for v in result.vouchers] == [voucher.id]
+
+
+async def test_waiting_for_a_pooled_connection_is_not_the_timeout() -> None:
+    """Chunks queued behind a one-connection pool wait their turn: none times out in doubt."""
+    async with MewsSimulator(latency=0.1) as sim:
+        hotel = seed_hotel(sim)
+        params = [
+            VoucherParameters(service_id=hotel.service_id, name=f"V{n}", type=VoucherType.PUBLIC)
+            for n in range(8)
+        ]
+        connector = aiohttp.TCPConnector(limit=1)
+        async with (
+            aiohttp.ClientSession(connector=connector) as session,
+            # Eight chunks at once, each answered after 0.1 s, one connection: the last
+            # waits about 0.7 s for it, far beyond its 0.3 s timeout.
+            make_client(sim, session=session, timeout=0.3, chunk_size=1) as client,
+        ):
+            vouchers = await client.vouchers.add(params, enterprise_id=hotel.enterprise_id)
+        assert sorted(v.name for v in vouchers) == [p.name for p in params]
+        assert client.stats.requests == 8 and client.stats.retries == 0
+        assert len(sim.vouchers()) == 8

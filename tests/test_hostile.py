@@ -402,6 +402,29 @@ async def test_a_server_that_never_answers(operation: str) -> None:
     assert isinstance(error, MewsTimeoutError)
 
 
+async def test_an_answer_dripped_out_still_times_out() -> None:
+    """A body trickling in, each part within the timeout, still ends in MewsTimeoutError."""
+    release = asyncio.Event()
+
+    async def handler(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        await response.write(b'{"Vouchers": [')
+        while not release.is_set():
+            await response.write(b" ")
+            await asyncio.sleep(0.05)
+        return response
+
+    async with ScriptedServer(handler) as server:
+        try:
+            with anyio.fail_after(LIMIT):
+                async with scripted_client(server, timeout=0.3) as client:
+                    error = await failure_of(client, READS["vouchers.get_all"])
+        finally:
+            release.set()
+    assert isinstance(error, MewsTimeoutError)
+
+
 # --- writes answered with the wrong number of items ---------------------------------------------
 
 
