@@ -213,6 +213,7 @@ class MewsClient:
     async def aclose(self) -> None:
         """End every call still running on this client, then close what the client owns."""
         self._closed = True
+        self._requester.closed = True
         for scope in list(self._scopes):
             scope.cancel()
         for stream in list(self._streams):
@@ -222,11 +223,15 @@ class MewsClient:
         await self._transport.aclose()
         await self._limiter.aclose()
 
+    def _check_open(self) -> None:
+        """Refuse a call on a closed client at once: nothing is sent, retried or counted."""
+        if self._closed:
+            raise MewsConnectionError("the client is closed", ambiguous=False)
+
     @contextlib.asynccontextmanager
     async def _call(self) -> AsyncIterator[None]:
         """Run one public call: refused once closed, ended by aclose(), no ExceptionGroup out."""
-        if self._closed:
-            raise MewsConnectionError("the client is closed", ambiguous=False)
+        self._check_open()
         scope = anyio.CancelScope()
         self._scopes.add(scope)
         leaf: BaseException | None = None

@@ -94,6 +94,8 @@ class Requester:
         self._clock = clock
         self._rng = rng or random.Random()
         self.stats = ClientStats()
+        self.closed = False
+        """Set by the client's aclose(): every later attempt fails at once, uncounted."""
 
     async def call(
         self,
@@ -166,6 +168,9 @@ class Requester:
         attempt: int,
         parse: Callable[[dict[str, Any]], Any],
     ) -> tuple[MewsError | None, Any]:
+        if self.closed:
+            # Raised, not returned: a closed client is no failure to retry or count.
+            raise MewsConnectionError("the client is closed", ambiguous=False)
         started = time.perf_counter()
         raw: RawResponse | None = None
         error: MewsError | None = None

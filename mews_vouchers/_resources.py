@@ -150,6 +150,7 @@ class _Resource:
         # More chains run than requests may be in flight, so that a chain waiting on its
         # answer or at its end never leaves a request slot idle; the requester's limit
         # still caps the requests.  Memory: at most one page per chain, plus the buffer.
+        self._client._check_open()
         workers = 2 * self._client.max_concurrency
         stream = PageStream(chains, workers=workers, buffer=2)
         self._client._streams.add(stream)

@@ -133,3 +133,36 @@ async def test_rate_limited_client_shared_by_tasks_stays_within_the_limit() -> N
             for _ in range(6):
                 tg.start_soon(lambda: client.vouchers.get_all(service_ids=[hotel.service_id]))
         assert [r.status for r in sim.requests] == [200] * 6
+
+
+async def test_streams_of_a_closed_client_fail_at_once(sim: MewsSimulator, hotel: Hotel) -> None:
+    """iter_all and iter_pages on a closed client fail like get_all: at once, nothing counted."""
+    client = make_client(sim)
+    await client.aclose()
+    with pytest.raises(MewsConnectionError, match="the client is closed") as expected:
+        await client.vouchers.get_all(service_ids=[hotel.service_id])
+    streams = [
+        lambda: client.vouchers.iter_all(service_ids=[hotel.service_id]),
+        lambda: client.vouchers.iter_pages(service_ids=[hotel.service_id]),
+        lambda: client.voucher_codes.iter_all(voucher_ids=[hotel.service_id]),
+        lambda: client.voucher_codes.iter_pages(voucher_ids=[hotel.service_id]),
+    ]
+    for open_stream in streams:
+        with pytest.raises(MewsConnectionError) as info:
+            async for _ in open_stream():
+                pass
+        assert str(info.value) == str(expected.value) and not info.value.ambiguous
+    assert client.stats.requests == client.stats.retries == client.stats.failed == 0
+    assert sim.requests == []
+
+
+async def test_a_stream_opened_before_aclose_sends_nothing_after(
+    sim: MewsSimulator, hotel: Hotel
+) -> None:
+    """A stream created, then its client closed, fails on first read without a request."""
+    client = make_client(sim)
+    stream = client.vouchers.iter_all(service_ids=[hotel.service_id])
+    await client.aclose()
+    with anyio.fail_after(5), pytest.raises(MewsConnectionError, match="closed"):
+        await stream.__anext__()
+    assert client.stats.requests == 0 and sim.requests == []
