@@ -10,8 +10,10 @@ client's limiter for its access token.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -94,6 +96,7 @@ class RateLimiter:
         self._released = anyio.Event()
         self._paused_until = 0.0
         self._lock = anyio.Lock()
+        self._loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
 
     async def pause(self, seconds: float) -> None:
         """Hold every request of the client for *seconds* from now (after a 429)."""
@@ -107,6 +110,7 @@ class RateLimiter:
         """Wait until a request may be sent, and hold a slot for it until :meth:`release`."""
         if self.limit is None and self._paused_until <= self._clock():
             return
+        self._bind_loop()
         async with self._lock:
             while True:
                 now = self._clock()
@@ -126,6 +130,24 @@ class RateLimiter:
                 else:
                     # Every slot is held by a request in flight: wait for one to finish.
                     await self._released.wait()
+
+    def _bind_loop(self) -> None:
+        """Make the lock and event anew in a new event loop (a client kept across loops).
+
+        The window stays: it is kept on the clock, not in the loop.  Requests still counted
+        in flight belonged to a loop that ended: their slots free one window from now.
+        """
+        loop = asyncio.get_running_loop()
+        if self._loop is not None and self._loop() is loop:
+            return
+        if self._loop is not None:
+            self._lock = anyio.Lock()
+            self._released = anyio.Event()
+            now = self._clock()
+            for _ in range(self._in_flight):
+                heapq.heappush(self._expiries, now + self._window)
+            self._in_flight = 0
+        self._loop = weakref.ref(loop)
 
     async def release(self, slot: object = None) -> None:
         """Mark the request of an acquired slot as answered (or abandoned)."""

@@ -8,10 +8,12 @@ Callers that need to know whether a failed write may have been applied pass an
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
 import typing
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -25,6 +27,7 @@ from ._constants import API_PREFIX
 from ._converter import encode
 from ._errors import (
     MewsApiError,
+    MewsConfigError,
     MewsConnectionError,
     MewsError,
     MewsValidationError,
@@ -96,6 +99,7 @@ class Requester:
         self.stats = ClientStats()
         self.closed = False
         """Set by the client's aclose(): every later attempt fails at once, uncounted."""
+        self._loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
 
     async def call(
         self,
@@ -171,6 +175,7 @@ class Requester:
         if self.closed:
             # Raised, not returned: a closed client is no failure to retry or count.
             raise MewsConnectionError("the client is closed", ambiguous=False)
+        self._bind_loop()
         started = time.perf_counter()
         raw: RawResponse | None = None
         error: MewsError | None = None
@@ -223,6 +228,26 @@ class Requester:
                 f" error={error}" if error is not None else "",
             )
         return error, result
+
+    def _bind_loop(self) -> None:
+        """Use the running event loop from now on; asyncio's primitives belong to one loop.
+
+        A client kept across ``asyncio.run`` calls gets a new concurrency limit in each
+        loop (the transport and the limiter rebind themselves likewise).  Two loops
+        running at once, in two threads, cannot share one client.
+        """
+        loop = asyncio.get_running_loop()
+        bound = self._loop() if self._loop is not None else None
+        if bound is loop:
+            return
+        if bound is not None and bound.is_running():
+            raise MewsConfigError(
+                "this MewsClient is in use by an event loop running in another thread:"
+                " use one client per event loop"
+            )
+        self._loop = weakref.ref(loop)
+        if bound is not None:
+            self.capacity = anyio.CapacityLimiter(self.capacity.total_tokens)
 
     def _malformed(self, operation: str, raw: RawResponse, why: str) -> MewsApiError:
         return MewsApiError(

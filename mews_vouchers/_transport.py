@@ -7,14 +7,17 @@ this module knows aiohttp and nothing of the API.  A failure on the network beco
 
 from __future__ import annotations
 
+import asyncio
 import math
+import weakref
+from collections.abc import AsyncGenerator
 from typing import Protocol
 
 import aiohttp
 import anyio
 import attrs
 
-from ._errors import MewsConnectionError, MewsTimeoutError
+from ._errors import MewsConfigError, MewsConnectionError, MewsTimeoutError
 
 # A page of 1000 vouchers with every extent is about 1.5 MB; anything far beyond that is
 # not an answer of this API, and reading it whole could exhaust memory.
@@ -81,20 +84,42 @@ class AiohttpTransport:
         self._headers = {"Content-Type": "application/json", "User-Agent": user_agent}
         self._max_body = max_body
         self._closed = False
+        # The event loop the session belongs to, and (for our own session) what closes it.
+        self._loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
+        self._closer: AsyncGenerator[None, None] | None = None
 
-    def _ensure_session(self) -> aiohttp.ClientSession:
+    async def _ensure_session(self) -> aiohttp.ClientSession:
         if self._closed:
             raise MewsConnectionError("the client is closed", ambiguous=False)
-        if self._session is None:
-            # Created on first use, inside the running loop, as aiohttp requires.
+        loop = asyncio.get_running_loop()
+        bound = self._loop() if self._loop is not None else None
+        if not self._owns_session:
+            assert self._session is not None
+            if bound is None:
+                self._loop = weakref.ref(loop)
+            elif bound is not loop:
+                raise MewsConfigError(
+                    "the aiohttp session given to MewsClient belongs to another event loop:"
+                    " make the session (and the client) in the loop that uses them"
+                )
+            if self._session.closed:
+                raise MewsConfigError("the aiohttp session given to MewsClient is closed")
+            return self._session
+        if self._session is None or bound is not loop or self._session.closed:
+            # Created on first use in each event loop, as aiohttp requires (a client used
+            # by two asyncio.run calls gets one session in each).  The previous loop's
+            # session was closed as that loop shut down, by _close_with_loop.
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._connections, limit_per_host=0),
             )
+            self._loop = weakref.ref(loop)
+            self._closer = _close_with_loop(self._session)
+            await anext(self._closer)
         return self._session
 
     async def post(self, path: str, body: bytes, *, timeout: float) -> RawResponse:  # noqa: ASYNC109 (aiohttp applies it per request)
         """POST *body* to ``base_url + path``; map network failures to MewsConnectionError."""
-        session = self._ensure_session()
+        session = await self._ensure_session()
         url = self._base_url + path
         try:
             async with session.post(
@@ -158,6 +183,26 @@ class AiohttpTransport:
     async def aclose(self) -> None:
         """Close the session if this transport created it; a caller's session stays open."""
         self._closed = True
-        if self._owns_session and self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
+        if not self._owns_session:
+            return
+        closer, self._closer = self._closer, None
+        bound = self._loop() if self._loop is not None else None
+        self._session = None
+        if closer is not None and bound is asyncio.get_running_loop():
+            await closer.aclose()  # closes the session
+        # A session of another loop cannot be closed from here: its loop closes it as it
+        # shuts down, or when it runs again after this generator is collected.
+
+
+async def _close_with_loop(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+    """Close *session* when its event loop shuts down, if nothing closed it before.
+
+    A session must be closed in its own loop, and a client may outlive the loop
+    (``asyncio.run`` called twice on one client).  An async generator started in the
+    loop is closed by the loop's ``shutdown_asyncgens()`` (which ``asyncio.run`` calls)
+    or, if dropped first, by the loop's finalizer: either way in the right loop.
+    """
+    try:
+        yield
+    finally:
+        await session.close()

@@ -259,3 +259,13 @@ async def test_waiting_for_a_pooled_connection_is_not_the_timeout() -> None:
         assert sorted(v.name for v in vouchers) == [p.name for p in params]
         assert client.stats.requests == 8 and client.stats.retries == 0
         assert len(sim.vouchers()) == 8
+
+
+async def test_a_closed_callers_session_is_a_config_error(sim: MewsSimulator, hotel: Hotel) -> None:
+    """A caller's session closed under the client gives MewsConfigError, not a RuntimeError."""
+    session = aiohttp.ClientSession()
+    await session.close()
+    async with make_client(sim, session=session) as client:
+        with pytest.raises(MewsConfigError, match=r"session .* is closed"):
+            await client.vouchers.get_all(service_ids=[hotel.service_id])
+    assert sim.requests == []

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
+import threading
+from collections.abc import Iterator
 from typing import Any
 
+import aiohttp
 import anyio
 import anyio.lowlevel
 import pytest
 from conftest import Hotel, make_client, seed_hotel
 from fakes import FakeClock
 
-from mews_vouchers import MewsConnectionError, RateLimit, VoucherParameters, VoucherType
+from mews_vouchers import (
+    MewsConfigError,
+    MewsConnectionError,
+    RateLimit,
+    VoucherParameters,
+    VoucherType,
+)
 from mews_vouchers.testing import MewsSimulator
 
 pytestmark = pytest.mark.anyio
@@ -166,3 +177,93 @@ async def test_a_stream_opened_before_aclose_sends_nothing_after(
     with anyio.fail_after(5), pytest.raises(MewsConnectionError, match="closed"):
         await stream.__anext__()
     assert client.stats.requests == 0 and sim.requests == []
+
+
+@contextlib.contextmanager
+def simulator_in_a_thread(**options: Any) -> Iterator[tuple[MewsSimulator, Hotel]]:
+    """A simulator serving from its own thread and event loop, for tests that run loops."""
+    ready, stop = threading.Event(), threading.Event()
+    box: dict[str, Any] = {}
+
+    async def serve() -> None:
+        async with MewsSimulator(seed=3, **options) as sim:
+            box.update(sim=sim, hotel=seed_hotel(sim))
+            ready.set()
+            await asyncio.to_thread(stop.wait)
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),))
+    thread.start()
+    try:
+        assert ready.wait(10)
+        yield box["sim"], box["hotel"]
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_one_client_across_two_event_loops() -> None:
+    """A client kept across asyncio.run calls works in each; each loop's session is closed."""
+    with simulator_in_a_thread() as (sim, hotel):
+        # A limit small enough that requests wait for it in both loops.
+        client = make_client(sim, rate_limit=RateLimit(2, 0.2), page_size=2)
+
+        async def add() -> list[Any]:
+            return await client.vouchers.add(items(hotel, 5), enterprise_id=hotel.enterprise_id)
+
+        async def read() -> list[Any]:
+            result = await client.vouchers.get_all(service_ids=[hotel.service_id])
+            pages = [
+                page async for page in client.vouchers.iter_pages(service_ids=[hotel.service_id])
+            ]
+            assert len(pages) == 3
+            return result.vouchers
+
+        added = asyncio.run(add())
+        found = asyncio.run(read())
+        asyncio.run(client.aclose())
+        assert sorted(v.id for v in found) == sorted(v.id for v in added)
+        assert client.stats.requests == 1 + 3 + 3
+        gc.collect()  # an unclosed session or socket would warn here, an error in this suite
+
+
+def test_a_callers_session_stays_in_its_own_loop() -> None:
+    """The caller's session cannot follow the client into another loop: a clear MewsConfigError."""
+    with simulator_in_a_thread() as (sim, hotel):
+        box: dict[str, Any] = {}
+
+        async def first() -> None:
+            async with aiohttp.ClientSession() as session:
+                box["client"] = client = make_client(sim, session=session)
+                await client.vouchers.get_all(service_ids=[hotel.service_id])
+
+        async def second() -> None:
+            await box["client"].vouchers.get_all(service_ids=[hotel.service_id])
+
+        asyncio.run(first())
+        with pytest.raises(MewsConfigError, match="another event loop"):
+            asyncio.run(second())
+
+
+def test_two_loops_at_once_are_refused() -> None:
+    """A client busy in a loop of another thread refuses a second running loop, clearly."""
+    with simulator_in_a_thread() as (sim, hotel):
+        client = make_client(sim)
+        bound, done = threading.Event(), threading.Event()
+
+        async def hold() -> None:
+            await client.vouchers.get_all(service_ids=[hotel.service_id])
+            bound.set()
+            await asyncio.to_thread(done.wait)
+
+        async def intrude() -> None:
+            await client.vouchers.get_all(service_ids=[hotel.service_id])
+
+        holder = threading.Thread(target=asyncio.run, args=(hold(),))
+        holder.start()
+        try:
+            assert bound.wait(10)
+            with pytest.raises(MewsConfigError, match="one client per event loop"):
+                asyncio.run(intrude())
+        finally:
+            done.set()
+            holder.join()

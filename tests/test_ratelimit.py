@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import anyio
 import pytest
 from fakes import FakeClock
@@ -126,3 +128,25 @@ def test_window_property(requests: int, seconds: float, count: int) -> None:
 
     starts = anyio.run(run)
     assert max_in_any_window(starts, seconds) <= requests
+
+
+def test_the_window_outlives_an_event_loop() -> None:
+    """In a new event loop the window still counts; requests the old loop left are freed."""
+    clock = FakeClock()
+    limit = RateLimit(2, 1.0)
+    limiter = RateLimiter(limit, clock=clock, sleep=clock.sleep)
+
+    async def first_loop() -> None:
+        # Both slots taken and never given back: this loop ends with them in flight.
+        await limiter.acquire()
+        await limiter.acquire()
+
+    async def second_loop() -> float:
+        # Waiting for the first loop's requests to answer would never end: they are
+        # counted as answered when the loop changed, and free a window later.
+        with anyio.fail_after(5):
+            await limiter.acquire()
+        return clock()
+
+    asyncio.run(first_loop())
+    assert asyncio.run(second_loop()) == pytest.approx(1000.0 + 1.0 + window_margin(limit))
