@@ -37,10 +37,12 @@ from ._errors import (
 )
 from ._ratelimit import Clock, Limiter, Sleep
 from ._retry import may_have_applied, parse_retry_after, retry_delay, should_retry
-from ._secrets import redact
+from ._secrets import redact, scrub
 from ._transport import RawResponse, Transport
 
 logger = logging.getLogger("mews_vouchers")
+# Characters of an error body without a Message shown in the error.
+_SNIPPET = 200
 T = TypeVar("T")
 
 
@@ -216,6 +218,10 @@ class Requester:
                 error = self._api_error(operation, raw)
                 if isinstance(error, RateLimitError):
                     self.stats.rate_limited += 1
+        if error is not None:
+            # Whatever the server echoed (a token in a field it could not read, in a header)
+            # is masked before the error or the log line shows it.
+            scrub(error, self._secrets)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "%s items=%d status=%s duration=%.3fs request_id=%s attempt=%d%s",
@@ -223,7 +229,7 @@ class Requester:
                 items,
                 raw.status if raw is not None else "-",
                 time.perf_counter() - started,
-                raw.request_id if raw is not None else None,
+                redact(raw.request_id, self._secrets) if raw and raw.request_id else None,
                 attempt,
                 f" error={error}" if error is not None else "",
             )
@@ -279,7 +285,10 @@ class Requester:
                 f" ({message})" if message else ""
             )
         if message is None:
-            snippet = raw.body[:200].decode("utf-8", "replace").strip()
+            # Masked before it is cut, so a token across the cut cannot show in part.
+            longest = max(len(secret.encode()) for secret in self._secrets)
+            head = raw.body[: _SNIPPET + longest].decode("utf-8", "replace")
+            snippet = redact(head, self._secrets)[:_SNIPPET].strip()
             message = f"no error message in the response (body: {snippet!r})"
         message = redact(message, self._secrets)
         if details is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from mews_vouchers import (
     VoucherParameters,
     VoucherType,
 )
+from mews_vouchers._secrets import scrub
 from mews_vouchers.testing import Fault, MewsSimulator
 
 pytestmark = pytest.mark.anyio
@@ -236,3 +238,84 @@ async def test_a_redirect_is_a_refusal_not_a_doubt(status: int) -> None:
     assert "may have been applied" not in str(info.value)
     assert read.value.status == status
     assert len(server.received) == 2  # neither retried nor looked up
+
+
+def everything_shown(error: BaseException) -> str:
+    """Every text a person could read off *error*: traceback, chain, arguments, attributes."""
+    texts = ["".join(traceback.format_exception(error))]
+    stack, seen = [error], set()
+    while stack:
+        exc = stack.pop()
+        if id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        texts += [str(exc), repr(exc.args), repr(vars(exc))]
+        stack += [e for e in (exc.__cause__, exc.__context__) if e is not None]
+        if isinstance(exc, BaseExceptionGroup):
+            stack += exc.exceptions
+    return "\n".join(texts)
+
+
+def leaks(text: str, token: str) -> bool:
+    """Whether *text* shows more of *token* than its mask does (any 9 characters in a row)."""
+    return any(token[i : i + 9] in text for i in range(len(token) - 8))
+
+
+VOUCHER_ECHO = {
+    "Id": "bd26d8db-86da-4f96-9efc-e5a4654a4a94",
+    "ServiceId": "bd26d8db-86da-4f96-9efc-e5a4654a4a94",
+    "Name": "x",
+    "Type": "Public",
+    "IsActive": True,
+    "CreatedUtc": ACCESS_TOKEN,  # a field the server filled with what it was sent
+    "UpdatedUtc": "2024-01-01T00:00:00Z",
+}
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers"),
+    [
+        pytest.param(200, {"Vouchers": [VOUCHER_ECHO], "Cursor": None}, {}, id="unreadable-field"),
+        # Only the JSON error's document holds it: its stand-in cause has no document.
+        pytest.param(200, f'{{"Vouchers": ["{ACCESS_TOKEN}"', {}, id="truncated-json"),
+        pytest.param(500, b"x" * 180 + ACCESS_TOKEN.encode() + b"!" * 50, {}, id="no-message-cut"),
+        pytest.param(
+            403, {"Message": "No.", "Details": f"AccessToken={ACCESS_TOKEN}"}, {}, id="details"
+        ),
+        pytest.param(400, b"", {"Request-Id": ACCESS_TOKEN}, id="request-id-header"),
+        pytest.param(302, b"", {"Location": f"https://x/?t={ACCESS_TOKEN}"}, id="location"),
+    ],
+)
+async def test_a_token_echoed_anywhere_is_masked_everywhere(
+    status: int, body: Any, headers: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A token the server echoes never shows, whole or in part: message, causes, log."""
+    caplog.set_level(logging.DEBUG, logger="mews_vouchers")
+    async with (
+        ScriptedServer(answer(status, body, headers)) as server,
+        scripted_client(server) as client,
+    ):
+        with pytest.raises(MewsApiError) as info:
+            await client.vouchers.get_all(service_ids=["bd26d8db-86da-4f96-9efc-e5a4654a4a94"])
+    shown = everything_shown(info.value) + str(info.value.details) + caplog.text
+    assert not leaks(shown, ACCESS_TOKEN)
+    if isinstance(body, bytes | dict):
+        assert "C66E…453D" in shown  # masked, not dropped: the echo is still recognisable
+    else:
+        assert type(info.value.__cause__).__name__ == "RedactedError"
+
+
+def test_scrub_replaces_a_group_cause_quoting_a_token_in_a_note() -> None:
+    """A cattrs-style group whose member's note quotes the token is replaced, masked."""
+    inner = ValueError("bad value")
+    inner.add_note(f"Structuring Voucher @ attribute created_utc = {ACCESS_TOKEN!r}")
+    error = MewsApiError("malformed response", status=200)
+    error.__cause__ = ExceptionGroup("While structuring VouchersResult", [inner])
+    clean = MewsApiError("malformed response", status=200)
+    clean.__cause__ = ValueError("badly formed hexadecimal UUID string")
+    kept = clean.__cause__
+    scrub(error, [ACCESS_TOKEN, CLIENT_TOKEN])
+    scrub(clean, [ACCESS_TOKEN, CLIENT_TOKEN])
+    assert not leaks(everything_shown(error), ACCESS_TOKEN)
+    assert "created_utc = 'C66E…453D'" in str(error.__cause__)
+    assert clean.__cause__ is kept  # a cause without a token stays what it was
