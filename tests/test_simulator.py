@@ -1225,6 +1225,31 @@ async def test_extents_hold_what_relates_to_the_page(w: World) -> None:
     }
 
 
+async def test_an_extent_without_vouchers_pages_the_same_vouchers(w: World) -> None:
+    """Pages cover Count vouchers whatever the extent; the Cursor is theirs, null past the end."""
+    rate = str(w.a.rate_ids[0])
+    await w.add(*(voucher(w.a, f"v{i}", AssignedRateIds=[rate] if i < 2 else []) for i in range(5)))
+
+    async def cursors(extent: dict[str, bool]) -> list[tuple[str | None, int]]:
+        out: list[tuple[str | None, int]] = []
+        cursor = None
+        while True:
+            answer = await w.get_all(Extent=extent, Limitation={"Count": 2, "Cursor": cursor})
+            assert answer.status == 200, answer.body
+            cursor = answer.body["Cursor"]
+            out.append((cursor, len(answer.body["VoucherAssignments"] or ())))
+            if cursor is None:
+                return out
+
+    with_vouchers = await cursors({"Vouchers": True})
+    assignments_only = await cursors({"VoucherAssignments": True})
+    # Pages of 2, 2 and 1 voucher, then an empty page whose Cursor is null.
+    assert [c for c, _ in assignments_only] == [c for c, _ in with_vouchers]
+    assert [c is None for c, _ in assignments_only] == [False, False, False, True]
+    # The newest vouchers have no assignment: their pages are empty yet carry a Cursor.
+    assert [n for _, n in assignments_only] == [0, 1, 1, 0]
+
+
 # -- the request limit ------------------------------------------------------------------
 
 
