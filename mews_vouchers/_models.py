@@ -212,10 +212,11 @@ def _update_company_id(value: IdLike | None | Unset) -> uuid.UUID | None | Unset
     return _update_uuid(value, "company_id")
 
 
-def _update_rate_ids(
-    value: Iterable[IdLike] | None | Unset,
-) -> tuple[uuid.UUID, ...] | None | Unset:
-    return value if value is UNSET or value is None else _uuids(value, "assigned_rate_ids")
+def _update_rate_ids(value: Iterable[IdLike] | None | Unset) -> tuple[uuid.UUID, ...] | Unset:
+    # None and [] both clear the rates: the API has no "null" for them (it means no change).
+    if value is UNSET:
+        return value
+    return () if value is None else _uuids(value, "assigned_rate_ids")
 
 
 def _update_interval_start(value: DatetimeLike | None | Unset) -> datetime | None | Unset:
@@ -254,14 +255,15 @@ class VoucherUpdate:
     """Changes to one voucher (``vouchers/update``).
 
     A field left at :data:`UNSET` is not updated; any other value, ``None``
-    included, is set (``None`` clears a nullable field).
+    included, is set (``None`` clears a nullable field).  ``assigned_rate_ids=None``
+    and ``[]`` both remove every rate, and both are held as ``()``.
     """
 
     voucher_id: uuid.UUID = attrs.field(converter=_voucher_id)
     name: str | Unset = UNSET
     type: VoucherType | Unset = attrs.field(default=UNSET, converter=_update_type)
     company_id: uuid.UUID | None | Unset = attrs.field(default=UNSET, converter=_update_company_id)
-    assigned_rate_ids: tuple[uuid.UUID, ...] | None | Unset = attrs.field(
+    assigned_rate_ids: tuple[uuid.UUID, ...] | Unset = attrs.field(
         default=UNSET, converter=_update_rate_ids
     )
     occupiable_interval_start_utc: datetime | None | Unset = attrs.field(

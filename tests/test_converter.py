@@ -319,6 +319,16 @@ def test_update_values_on_the_wire() -> None:
     assert back.type is UNSET
 
 
+@pytest.mark.parametrize("cleared", [None, [], ()])
+def test_clearing_assigned_rates_sends_an_empty_list(cleared: Any) -> None:
+    """assigned_rate_ids None or [] -> {"Value": []}: the API reads {"Value": null} as no change."""
+    wire = to_wire(VoucherUpdate(voucher_id=uuid.uuid4(), assigned_rate_ids=cleared))
+    assert wire["AssignedRateIds"] == {"Value": []}
+    assert structure(wire, VoucherUpdate).assigned_rate_ids == ()
+    wire["AssignedRateIds"] = {"Value": None}
+    assert structure(wire, VoucherUpdate).assigned_rate_ids is UNSET
+
+
 def test_empty_and_absent_filters_are_never_sent() -> None:
     """Optional filters that are None are left out of a getAll body."""
     body = unstructure(VoucherFilter(service_ids=(uuid.uuid4(),), limitation=Limitation(count=5)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from conftest import Hotel, make_client, seed_hotel
@@ -92,6 +93,28 @@ async def test_update_sets_clears_and_leaves_fields(
     assert updated.external_identifier is None
     assert updated.type is VoucherType.PUBLIC  # not updated
     assert {a["RateId"] for a in sim.assignments()} == {str(hotel.rate_ids[1])}
+
+
+@pytest.mark.parametrize("cleared", [None, []])
+async def test_update_clears_assigned_rates(
+    client: MewsClient, sim: MewsSimulator, hotel: Hotel, cleared: list[Any] | None
+) -> None:
+    """assigned_rate_ids None or [] removes every rate (never sent as the no-op null)."""
+    vouchers = await client.vouchers.add(
+        params(hotel, 2, assigned_rate_ids=hotel.rate_ids), enterprise_id=hotel.enterprise_id
+    )
+    await client.vouchers.update(
+        [
+            VoucherUpdate(voucher_id=vouchers[0].id, assigned_rate_ids=cleared),
+            VoucherUpdate(voucher_id=vouchers[1].id, name="Rates kept"),
+        ],
+        enterprise_id=hotel.enterprise_id,
+    )
+    assert {a["VoucherId"] for a in sim.assignments()} == {str(vouchers[1].id)}
+    assert len(sim.assignments()) == 2
+    [sent] = [r.body for r in sim.requests if r.operation == "vouchers/update"]
+    assert sent is not None
+    assert [u["AssignedRateIds"] for u in sent["VoucherUpdates"]] == [{"Value": []}, None]
 
 
 async def test_delete_marks_vouchers_deleted(

@@ -670,7 +670,7 @@ async def test_update_answers_in_input_order(w: World) -> None:
 
 
 async def test_update_replaces_assigned_rates(w: World) -> None:
-    """AssignedRateIds {"Value": [...]} replaces the set; [] or null clears it."""
+    """AssignedRateIds {"Value": [...]} replaces the set, [] clears it, null leaves it (docs)."""
     (added,) = await w.add(voucher(w.a, AssignedRateIds=[str(w.a.rate_ids[0])]))
 
     async def assign(value: Any) -> list[str]:
@@ -682,7 +682,7 @@ async def test_update_replaces_assigned_rates(w: World) -> None:
     assert await assign([str(w.a.rate_ids[1])]) == [str(w.a.rate_ids[1])]
     assert await assign([]) == []
     assert await assign([str(r) for r in w.a.rate_ids]) == [str(r) for r in w.a.rate_ids]
-    assert await assign(None) == []
+    assert await assign(None) == [str(r) for r in w.a.rate_ids]
 
 
 INVALID_UPDATES: list[tuple[str, dict[str, Any], int, str]] = [
