@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+import warnings
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Final, Literal, TypeAlias, TypeVar
@@ -293,15 +294,34 @@ class TimeInterval:
     end_utc: datetime = attrs.field(converter=_end_utc)
 
 
+_DEPRECATED_EXTENTS: Final = {
+    "voucher_codes": "Extent.VoucherCodes is past its announced shutdown; use "
+    "client.voucher_codes.get_all(voucher_ids=...) (voucherCodes/getAll) instead",
+    "companies": "Extent.Companies is past its announced shutdown; the API points to "
+    "companies/getAll instead",
+}
+
+
 @attrs.frozen(kw_only=True)
 class VoucherExtent:
-    """What ``vouchers/getAll`` returns besides the vouchers."""
+    """What ``vouchers/getAll`` returns besides the vouchers.
+
+    ``voucher_codes`` and ``companies`` are deprecated by the API: setting either warns
+    with :class:`DeprecationWarning`.
+    """
 
     vouchers: bool = True
     voucher_assignments: bool = False
     rates: bool = False
     voucher_codes: bool = False
     companies: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        for name, advice in _DEPRECATED_EXTENTS.items():
+            if getattr(self, name):
+                # 3: this method, the attrs __init__, the caller who set the flag.
+                message = f"VoucherExtent({name}=True) is deprecated by the API: {advice}"
+                warnings.warn(message, DeprecationWarning, stacklevel=3)
 
 
 # --- response models -------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+import warnings
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -159,9 +160,10 @@ async def test_get_all_filters_and_extents(
         [VoucherCodeParameters(voucher_id=vouchers[0].id, value="SUMMER-24")],
         enterprise_id=hotel.enterprise_id,
     )
-    full = VoucherExtent(
-        vouchers=True, voucher_assignments=True, rates=True, voucher_codes=True, companies=True
-    )
+    with pytest.deprecated_call():
+        full = VoucherExtent(
+            vouchers=True, voucher_assignments=True, rates=True, voucher_codes=True, companies=True
+        )
     by_company = await client.vouchers.get_all(
         service_ids=[hotel.service_id], company_ids=[hotel.company_id], extent=full
     )
@@ -199,6 +201,25 @@ async def test_get_all_filters_and_extents(
     assert old.vouchers == []
     plain = await client.vouchers.get_all(service_ids=[hotel.service_id])
     assert plain.voucher_assignments == [] and plain.rates == [] and plain.companies == []
+
+
+@pytest.mark.parametrize(
+    ("flag", "advice"),
+    [("voucher_codes", "client.voucher_codes.get_all"), ("companies", "companies/getAll")],
+)
+async def test_deprecated_extents_warn_at_the_caller_and_still_work(
+    client: MewsClient, hotel: Hotel, flag: str, advice: str
+) -> None:
+    """voucher_codes / companies extents warn DeprecationWarning at the caller's line."""
+    with pytest.warns(DeprecationWarning, match=advice) as caught:
+        extent = VoucherExtent(**{flag: True})
+    [warning] = caught
+    assert warning.filename == __file__
+    result = await client.vouchers.get_all(service_ids=[hotel.service_id], extent=extent)
+    assert result.vouchers == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        VoucherExtent(vouchers=True, voucher_assignments=True, rates=True)  # no warning
 
 
 async def test_empty_filter_list_matches_nothing_without_a_request(
