@@ -626,7 +626,7 @@ class VoucherCodes(_Resource):
         voucher_code_ids: Iterable[uuid.UUID | str] | None = None,
         updated_utc: TimeInterval | None = None,
     ) -> list[VoucherCode]:
-        """Fetch every voucher code of *voucher_ids*, all pages and chains, each code once."""
+        """Fetch every voucher code of *voucher_ids*, all pages and chains, each once (by id)."""
         chains = self._chains(
             voucher_ids=voucher_ids,
             enterprise_ids=enterprise_ids,
@@ -637,7 +637,8 @@ class VoucherCodes(_Resource):
         async with self._client._call(), self._stream(chains) as pages:
             async for page in pages:
                 for code in page.voucher_codes:
-                    codes.setdefault(_code_key(code), code)
+                    # By id: a code deleted and added again with its value is two codes.
+                    codes.setdefault(_code_key(code) if code.id is None else code.id, code)
         return list(codes.values())
 
     def iter_pages(

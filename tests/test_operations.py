@@ -278,6 +278,21 @@ async def test_voucher_codes_add_get_all_delete(
     assert len(sim.voucher_codes()) == 3
 
 
+async def test_voucher_codes_get_all_keeps_a_re_added_code(
+    client: MewsClient, hotel: Hotel
+) -> None:
+    """A code deleted and added again with its value is two codes, in get_all as in iter_all."""
+    [voucher] = await client.vouchers.add(params(hotel, 1), enterprise_id=hotel.enterprise_id)
+    code = VoucherCodeParameters(voucher_id=voucher.id, value="AGAIN")
+    [first] = await client.voucher_codes.add([code], enterprise_id=hotel.enterprise_id)
+    await client.voucher_codes.delete([first.id], enterprise_id=hotel.enterprise_id)
+    [second] = await client.voucher_codes.add([code], enterprise_id=hotel.enterprise_id)
+    codes = await client.voucher_codes.get_all(voucher_ids=[voucher.id])
+    streamed = [c async for c in client.voucher_codes.iter_all(voucher_ids=[voucher.id])]
+    assert {c.id for c in codes} == {c.id for c in streamed} == {first.id, second.id}
+    assert {c.id: c.is_active for c in codes} == {first.id: False, second.id: True}
+
+
 async def test_portfolio_token_needs_enterprise_id_for_writes(
     client: MewsClient, hotel: Hotel
 ) -> None:
