@@ -161,6 +161,8 @@ class _Resource:
         items: list[Any],
         send: Callable[[list[Any]], Awaitable[list[R]]],
         on_progress: ProgressCallback | None,
+        *,
+        idempotent: bool = False,
     ) -> list[R]:
         async with self._client._call():
             return await run_chunked(
@@ -170,6 +172,7 @@ class _Resource:
                 concurrency=self._client.max_concurrency,
                 send=send,
                 on_progress=on_progress,
+                split_timeouts=idempotent,
             )
 
     async def _send_once(
@@ -202,7 +205,14 @@ class _Resource:
         record = AttemptRecord()
         try:
             return await self._client._requester.call(
-                operation, params, items=items, idempotent=True, parse=parse, record=record
+                operation,
+                params,
+                items=items,
+                idempotent=True,
+                parse=parse,
+                # A 408 on several items is sent again in halves by the batcher instead.
+                retry_timeouts=items == 1,
+                record=record,
             )
         except MewsError as exc:
             raise ChunkError(exc, ambiguous=record.maybe_applied) from exc
@@ -298,7 +308,7 @@ class Vouchers(_Resource):
             params = unstructure(VoucherUpdateRequest(voucher_updates=chunk, enterprise_id=eid))
             return await self._idempotent_chunk(VOUCHERS_UPDATE, params, len(chunk), _write_result)
 
-        return await self._write(VOUCHERS_UPDATE, items, send, on_progress)
+        return await self._write(VOUCHERS_UPDATE, items, send, on_progress, idempotent=True)
 
     async def delete(
         self,
@@ -325,7 +335,7 @@ class Vouchers(_Resource):
             await self._idempotent_chunk(VOUCHERS_DELETE, params, len(chunk), _nothing)
             return chunk
 
-        await self._write(VOUCHERS_DELETE, ids, send, on_progress)
+        await self._write(VOUCHERS_DELETE, ids, send, on_progress, idempotent=True)
         return None
 
     def _chains(
@@ -580,7 +590,7 @@ class VoucherCodes(_Resource):
             await self._idempotent_chunk(VOUCHER_CODES_DELETE, params, len(chunk), _nothing)
             return chunk
 
-        await self._write(VOUCHER_CODES_DELETE, ids, send, on_progress)
+        await self._write(VOUCHER_CODES_DELETE, ids, send, on_progress, idempotent=True)
         return None
 
     def _chains(

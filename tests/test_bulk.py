@@ -265,8 +265,10 @@ async def test_update_and_delete_are_retried(
     )
     assert [v.name for v in updated] == ["new"] * 3
     await client.vouchers.delete([v.id for v in vouchers], enterprise_id=hotel.enterprise_id)
-    assert ops(sim, "vouchers/update") == [3, 3]
-    assert ops(sim, "vouchers/delete") == [3, 3]
+    # A 408 ("too heavy") is sent again in halves (test_smaller_batches), the rest whole.
+    again = [2, 1] if fault is Fault.TIMEOUT else [3]
+    assert ops(sim, "vouchers/update") == [3, *again]
+    assert ops(sim, "vouchers/delete") == [3, *again]
     assert not any(v["IsActive"] for v in sim.vouchers())
 
 

@@ -371,7 +371,7 @@ def anyio_tasks() -> set[Any]:
     }
 
 
-@pytest.mark.parametrize("fault", list(Fault))
+@pytest.mark.parametrize("fault", [f for f in Fault if f not in (Fault.CONFLICT, Fault.TOO_LARGE)])
 async def test_every_fault_on_get_all_ends_with_everything_once(
     sim: MewsSimulator, hotel: Hotel, fault: Fault
 ) -> None:

@@ -164,11 +164,13 @@ async def failure_of(client: MewsClient, call: Call) -> MewsError:
 
 
 def single_failure(error: MewsError) -> tuple[MewsError, bool]:
-    """The error and ambiguity of the one failed chunk of a write."""
+    """The error and ambiguity of the failed chunk of a write (or of its halves, after a 413)."""
     assert isinstance(error, BulkOperationError), repr(error)
-    [failure] = error.failures
+    failure, *halves = error.failures
     assert isinstance(failure.error, MewsError)
     assert all(r is None for r in error.results)
+    for half in halves:
+        assert (type(half.error), half.ambiguous) == (type(failure.error), failure.ambiguous)
     return failure.error, failure.ambiguous
 
 

@@ -20,6 +20,7 @@ CONTRACT = {
     "MewsError", "MewsConfigError", "MewsValidationError", "MewsConnectionError",
     "MewsApiError", "BadRequestError", "AuthenticationError", "ForbiddenError",
     "RequestTimeoutError", "RateLimitError", "ServerError", "BulkOperationError",
+    "ConflictError", "PayloadTooLargeError",
 }  # fmt: skip
 
 

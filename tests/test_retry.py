@@ -12,10 +12,12 @@ from hypothesis import strategies as st
 
 from mews_vouchers import (
     BadRequestError,
+    ConflictError,
     ForbiddenError,
     MewsApiError,
     MewsConnectionError,
     MewsTimeoutError,
+    PayloadTooLargeError,
     RateLimitError,
     RequestTimeoutError,
     RetryPolicy,
@@ -93,6 +95,8 @@ def api(cls: type[MewsApiError], status: int) -> MewsApiError:
         (api(RequestTimeoutError, 408), True, True, True),
         (api(BadRequestError, 400), True, False, False),
         (api(ForbiddenError, 403), True, False, False),
+        (api(ConflictError, 409), True, False, False),
+        (api(PayloadTooLargeError, 413), True, False, False),  # the batcher splits it
         (api(MewsApiError, 200), False, False, True),  # a success we could not read
     ],
 )

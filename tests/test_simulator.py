@@ -321,6 +321,32 @@ async def test_language_code_needs_culture_code(w: World) -> None:
     assert (await w.get_all(LanguageCode="en-US", CultureCode="en-US")).status == 200
 
 
+async def test_max_body_bytes_is_enforced_with_413() -> None:
+    """A body over max_body_bytes is refused with 413, logged with its items; the rest pass."""
+    async with world_of(max_body_bytes=600) as w:
+        small = await w.call(VOUCHERS_ADD, EnterpriseId=w.a.eid, VoucherParameters=[voucher(w.a)])
+        big = await w.call(VOUCHERS_ADD, EnterpriseId=w.a.eid, VoucherParameters=[voucher(w.a)] * 6)
+        assert (small.status, big.status) == (200, 413)
+        assert big.body["Message"]
+        assert [(r.status, r.items) for r in w.sim.requests] == [(200, 1), (413, 6)]
+        assert len(w.sim.vouchers()) == 1
+
+
+async def test_not_transient_faults_are_drawn_only_when_named() -> None:
+    """Random faults leave 409 and 413 out unless they are named."""
+    async with world_of(fault_rate=1.0, seed=5, slow_delay=0.0) as w:
+        statuses = set()
+        for _ in range(60):
+            w.clocks.t += 2.0  # past any 429 burst
+            try:
+                statuses.add((await w.get_all()).status)
+            except aiohttp.ServerDisconnectedError:
+                statuses.add(0)
+        assert statuses == {0, 200, 408, 429, 500}  # 200: SLOW
+    async with world_of(fault_rate=1.0, faults=[Fault.CONFLICT, Fault.TOO_LARGE]) as w:
+        assert {(await w.get_all()).status for _ in range(20)} == {409, 413}
+
+
 async def test_body_too_large_is_413(w: World) -> None:
     """A body far above any valid request is refused with 413."""
     url = f"{w.sim.base_url}{API_PREFIX}/{VOUCHERS_ADD}"
@@ -1297,6 +1323,8 @@ async def test_rate_limited_write_is_not_applied() -> None:
         (Fault.TIMEOUT, 408),
         (Fault.RATE_LIMIT, 429),
         (Fault.RATE_LIMIT_NO_HEADER, 429),
+        (Fault.CONFLICT, 409),
+        (Fault.TOO_LARGE, 413),
     ],
 )
 async def test_faults_before_answer_without_applying(w: World, fault: Fault, status: int) -> None:
