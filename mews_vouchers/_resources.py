@@ -107,6 +107,26 @@ def _nothing(data: dict[str, Any]) -> None:
     return None
 
 
+def _updated_in_input_order(chunk: list[VoucherUpdate], data: dict[str, Any]) -> list[Voucher]:
+    """Read an update answer and align it with *chunk* by voucher id.
+
+    Raises ValueError (a malformed answer) unless the answer holds each voucher of the
+    chunk exactly once and nothing else.
+    """
+    vouchers = _write_result(data)
+    by_id = {voucher.id: voucher for voucher in vouchers}
+    wanted = [update.voucher_id for update in chunk]
+    if len(vouchers) == len(by_id) == len(wanted) and by_id.keys() == set(wanted):
+        return [by_id[voucher_id] for voucher_id in wanted]
+    missing = [str(i) for i in wanted if i not in by_id]
+    unexpected = [str(i) for i in by_id.keys() - set(wanted)]
+    repeated = len(vouchers) - len(by_id)
+    raise ValueError(
+        f"the answer does not hold each updated voucher once: {len(missing)} missing"
+        f" {missing[:3]}, {len(unexpected)} unexpected {unexpected[:3]}, {repeated} repeated"
+    )
+
+
 class _Resource:
     def __init__(self, client: MewsClient) -> None:
         self._client = client
@@ -297,7 +317,13 @@ class Vouchers(_Resource):
         enterprise_id: uuid.UUID | str | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> list[Voucher]:
-        """Update vouchers; return one :class:`Voucher` per input item, in input order."""
+        """Update vouchers; return one :class:`Voucher` per input item, in input order.
+
+        The answer is matched to the input by voucher id (the API promises no order).  An
+        answer that does not hold each updated voucher exactly once is malformed: the
+        chunk is sent again (an update is idempotent), and reported ambiguous if no
+        attempt answers right.
+        """
         items = materialize(updates, "updates", VoucherUpdate)
         validate_voucher_updates(items)
         eid = _enterprise(enterprise_id)
@@ -306,7 +332,8 @@ class Vouchers(_Resource):
 
         async def send(chunk: list[VoucherUpdate]) -> list[Voucher]:
             params = unstructure(VoucherUpdateRequest(voucher_updates=chunk, enterprise_id=eid))
-            return await self._idempotent_chunk(VOUCHERS_UPDATE, params, len(chunk), _write_result)
+            parse = partial(_updated_in_input_order, chunk)
+            return await self._idempotent_chunk(VOUCHERS_UPDATE, params, len(chunk), parse)
 
         return await self._write(VOUCHERS_UPDATE, items, send, on_progress, idempotent=True)
 
