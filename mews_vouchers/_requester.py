@@ -82,6 +82,7 @@ class Requester:
         access_token: str,
         client: str,
         retry: RetryPolicy,
+        language: tuple[str, str] | None = None,
         limiter: Limiter,
         capacity: anyio.CapacityLimiter,
         timeout: float,
@@ -91,6 +92,8 @@ class Requester:
     ) -> None:
         self._transport = transport
         self._auth = {"ClientToken": client_token, "AccessToken": access_token, "Client": client}
+        if language is not None:
+            self._auth["LanguageCode"], self._auth["CultureCode"] = language
         self._secrets = (client_token, access_token)
         self.retry = retry
         self.limiter = limiter
