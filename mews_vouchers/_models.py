@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import enum
 import uuid
-import warnings
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Final, Literal, TypeAlias, TypeVar
 
 import attrs
 
+from ._deprecations import warn_deprecated_extents
 from ._errors import MewsValidationError
 
 __all__ = [
@@ -214,10 +214,8 @@ def _update_company_id(value: IdLike | None | Unset) -> uuid.UUID | None | Unset
 
 
 def _update_rate_ids(value: Iterable[IdLike] | None | Unset) -> tuple[uuid.UUID, ...] | Unset:
-    # None and [] both clear the rates: the API has no "null" for them (it means no change).
-    if value is UNSET:
-        return value
-    return () if value is None else _uuids(value, "assigned_rate_ids")
+    # None and [] both clear the rates: the API reads a null value as "no change".
+    return value if value is UNSET else _uuids(() if value is None else value, "assigned_rate_ids")
 
 
 def _update_interval_start(value: DatetimeLike | None | Unset) -> datetime | None | Unset:
@@ -255,9 +253,8 @@ class VoucherParameters:
 class VoucherUpdate:
     """Changes to one voucher (``vouchers/update``).
 
-    A field left at :data:`UNSET` is not updated; any other value, ``None``
-    included, is set (``None`` clears a nullable field).  ``assigned_rate_ids=None``
-    and ``[]`` both remove every rate, and both are held as ``()``.
+    A field left at :data:`UNSET` is not updated; any other value, ``None`` included, is
+    set (``None`` clears a nullable field; ``assigned_rate_ids`` holds it as ``()``).
     """
 
     voucher_id: uuid.UUID = attrs.field(converter=_voucher_id)
@@ -294,20 +291,11 @@ class TimeInterval:
     end_utc: datetime = attrs.field(converter=_end_utc)
 
 
-_DEPRECATED_EXTENTS: Final = {
-    "voucher_codes": "Extent.VoucherCodes is past its announced shutdown; use "
-    "client.voucher_codes.get_all(voucher_ids=...) (voucherCodes/getAll) instead",
-    "companies": "Extent.Companies is past its announced shutdown; the API points to "
-    "companies/getAll instead",
-}
-
-
 @attrs.frozen(kw_only=True)
 class VoucherExtent:
     """What ``vouchers/getAll`` returns besides the vouchers.
 
-    ``voucher_codes`` and ``companies`` are deprecated by the API: setting either warns
-    with :class:`DeprecationWarning`.
+    ``voucher_codes`` and ``companies`` are deprecated by the API: setting either warns.
     """
 
     vouchers: bool = True
@@ -317,11 +305,7 @@ class VoucherExtent:
     companies: bool = False
 
     def __attrs_post_init__(self) -> None:
-        for name, advice in _DEPRECATED_EXTENTS.items():
-            if getattr(self, name):
-                # 3: this method, the attrs __init__, the caller who set the flag.
-                message = f"VoucherExtent({name}=True) is deprecated by the API: {advice}"
-                warnings.warn(message, DeprecationWarning, stacklevel=3)
+        warn_deprecated_extents(voucher_codes=self.voucher_codes, companies=self.companies)
 
 
 # --- response models -------------------------------------------------------------------------
