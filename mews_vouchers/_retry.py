@@ -41,7 +41,7 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
         if moment.tzinfo is None:  # RFC 7231 dates are GMT
             moment = moment.replace(tzinfo=UTC)
         seconds = (moment - (now or datetime.now(UTC))).total_seconds()
-    if math.isnan(seconds):
+    if not math.isfinite(seconds):  # "nan", "inf": not a wait anyone can honour
         return None
     return max(seconds, 0.0)
 

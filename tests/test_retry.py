@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import random
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -55,7 +54,7 @@ def http_date(moment: datetime) -> str:
         ("61", 61.0),  # never clamped: a longer wait than allowed fails the request instead
         ("86400", 86400.0),
         ("1e9", 1e9),
-        ("inf", math.inf),
+        ("inf", None),
         ("nan", None),
         ("soon", None),
         ("10 seconds", None),
@@ -96,7 +95,7 @@ NO_JITTER = RetryPolicy(initial_backoff=1.0, jitter=False, max_retry_after=60.0,
         (1, 60.0, 60.0),  # at the limit: still waited
         (1, 60.001, None),  # over it: fail at once, never retry early into another 429
         (1, 86400.0, None),
-        (1, math.inf, None),
+        (1, 1e12, None),
         (4, 1.0, None),  # past max_rate_limited
         (4, None, None),
     ],
