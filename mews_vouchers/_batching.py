@@ -3,18 +3,28 @@
 A chunk either succeeds, or fails for good and is recorded as a :class:`ChunkFailure`
 once its retries are spent; every other chunk still finishes, and then the call raises
 :class:`BulkOperationError` with results aligned to the input.  No chunk is dropped.
+A chunk the server finds too large (413, or 408 where re-sending is safe) is sent again
+as two halves, down to single items, as the docs advise ("request data in smaller
+batches").
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import anyio
 
 from ._constants import MAX_ITEMS_PER_REQUEST
-from ._errors import AuthenticationError, BulkOperationError, ChunkFailure, MewsError
+from ._errors import (
+    AuthenticationError,
+    BulkOperationError,
+    ChunkFailure,
+    MewsError,
+    PayloadTooLargeError,
+    RequestTimeoutError,
+)
 
 logger = logging.getLogger("mews_vouchers")
 T = TypeVar("T")
@@ -46,6 +56,20 @@ def plan_chunks(total: int, size: int) -> list[range]:
     return [range(start, min(start + size, total)) for start in range(0, total, size)]
 
 
+def splits(error: ChunkError[Any], size: int, *, split_timeouts: bool) -> bool:
+    """Return whether a chunk of *size* items that failed with *error* goes again in halves.
+
+    A 413 was not applied; a 408 (the server found the work too heavy) may have been, so
+    it splits only where re-sending is safe (*split_timeouts*: update, delete).  A chunk
+    that got some items through is not split: its partial results stand.
+    """
+    if size < 2 or error.partial is not None:
+        return False
+    if isinstance(error.error, PayloadTooLargeError):
+        return True
+    return split_timeouts and isinstance(error.error, RequestTimeoutError)
+
+
 async def run_chunked(
     items: Sequence[T],
     *,
@@ -54,11 +78,14 @@ async def run_chunked(
     concurrency: int,
     send: Callable[[list[T]], Awaitable[list[R]]],
     on_progress: ProgressCallback | None = None,
+    split_timeouts: bool = False,
 ) -> list[R]:
     """Send *items* in chunks through *send*, at most *concurrency* chunks at a time.
 
     Returns one result per item, in input order.  Raises :class:`BulkOperationError`
-    when any chunk failed for good, after all other chunks have finished.
+    when any chunk failed for good, after all other chunks have finished.  A chunk
+    that :func:`splits` is sent again as two halves; an item of a half that fails stays
+    ambiguous if the whole chunk's attempt may have applied.
     """
     results: list[R | None] = [None] * len(items)
     failures: list[ChunkFailure[T]] = []
@@ -78,25 +105,34 @@ async def run_chunked(
             )
         )
 
-    async def run_one(span: range) -> None:
+    async def run_one(span: range, doubt: bool = False) -> None:
+        # *doubt*: an attempt of a larger chunk holding this span may have been applied.
         async with limiter:
             if fatal:
-                fail(span, fatal[0], False)
+                fail(span, fatal[0], doubt)
                 return
             chunk = [items[i] for i in span]
             try:
                 chunk_results = await send(chunk)
             except ChunkError as exc:
+                if splits(exc, len(span), split_timeouts=split_timeouts):
+                    half = (len(span) + 1) // 2
+                    logger.debug(
+                        "%s: %d items split in two after %s", operation, len(span), exc.error
+                    )
+                    for part in (span[:half], span[half:]):
+                        tg.start_soon(run_one, part, doubt or exc.ambiguous)
+                    return
                 if isinstance(exc.error, AuthenticationError):
                     fatal.append(exc.error)
                 partial = exc.partial or [None] * len(span)
                 failed = [i for i, r in zip(span, partial, strict=True) if r is None]
                 for i, r in zip(span, partial, strict=True):
                     results[i] = r
-                fail(failed, exc.error, exc.ambiguous)
+                fail(failed, exc.error, exc.ambiguous or doubt)
                 done = len(span) - len(failed)
             except MewsError as exc:
-                fail(span, exc, False)
+                fail(span, exc, doubt)
                 done = 0
             except Exception as exc:
                 # Not an API outcome (a bug, a failing hook): account for the items anyway,

@@ -99,6 +99,8 @@ class MewsClient:
         timeout: float = DEFAULT_TIMEOUT,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         page_size: int = DEFAULT_PAGE_SIZE,
+        language_code: str | None = None,
+        culture_code: str | None = None,
         transport: Transport | None = None,
         clock: Clock | None = None,
         sleep: Sleep | None = None,
@@ -120,6 +122,20 @@ class MewsClient:
             raise MewsConfigError(f"retry must be a RetryPolicy, got {retry!r}")
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise MewsConfigError("session must be an aiohttp.ClientSession")
+        if (language_code is None) != (culture_code is None):
+            # The API ignores one without the other: say so rather than send it in vain.
+            raise MewsConfigError(
+                "language_code and culture_code go together: give both or neither, got"
+                f" language_code={language_code!r}, culture_code={culture_code!r}"
+            )
+        language = None
+        if language_code is not None and culture_code is not None:
+            language = (
+                _require_text("language_code", language_code),
+                _require_text("culture_code", culture_code),
+            )
+        self.language_code = language_code
+        self.culture_code = culture_code
         self.timeout = float(timeout)
         self.retry = retry
         self.rate_limit = rate_limit
@@ -143,6 +159,7 @@ class MewsClient:
             client_token=self._client_token,
             access_token=self._access_token,
             client=self.client_name,
+            language=language,
             retry=retry,
             limiter=self._limiter,
             capacity=anyio.CapacityLimiter(self.max_concurrency),

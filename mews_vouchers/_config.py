@@ -53,9 +53,11 @@ class RetryPolicy:
     """How failed requests are retried: bounded attempts, exponential backoff with jitter.
 
     *max_attempts* counts the tries of one request, the first included.  A 429 was
-    certainly not applied and is always retried after its ``Retry-After`` (clamped to
-    *max_retry_after*): it does not use up an attempt, but a request meets at most
-    *max_rate_limited* of them, so a job facing a long block still ends.
+    certainly not applied and is retried after its full ``Retry-After``: it does not use
+    up an attempt, but a request meets at most *max_rate_limited* of them, so a job
+    facing a long block still ends.  A ``Retry-After`` above *max_retry_after* is not
+    waited for: the request fails at once with :class:`RateLimitError`, and the client's
+    other requests too until that time has passed.
     """
 
     max_attempts: int = attrs.field(default=DEFAULT_MAX_ATTEMPTS, validator=_positive)

@@ -40,8 +40,8 @@ DEFAULT_PAGE_SIZE: Final = MAX_PAGE_SIZE
 DEFAULT_MAX_ATTEMPTS: Final = 5
 DEFAULT_INITIAL_BACKOFF: Final = 0.5
 DEFAULT_MAX_BACKOFF: Final = 30.0
-# A Retry-After above this is clamped to it: a server asking for an hour is not
-# obeyed blindly by a job that would then sit silent for an hour.
+# A Retry-After above this fails the request at once rather than waiting: a job does
+# not sit silent for an hour, nor retry early into another 429.
 DEFAULT_MAX_RETRY_AFTER: Final = 60.0
 # 429s a single request may meet before giving up (they do not count as attempts).
 DEFAULT_MAX_RATE_LIMITED: Final = 20

@@ -10,7 +10,8 @@ Models know nothing of the wire; this module says how they travel:
   (see :func:`is_known_member`) instead of making the whole page unreadable;
 - ``null`` lists read as empty lists; optional request fields that are ``None`` are left out;
 - :class:`VoucherUpdate` fields are update values: ``UNSET`` -> ``null`` (not updated),
-  any value -> ``{"Value": value}`` (``None`` -> ``{"Value": null}``, which clears it);
+  any value -> ``{"Value": value}`` (``None`` -> ``{"Value": null}``, which clears it;
+  but ``AssignedRateIds`` ``{"Value": null}`` is "not updated": rates clear with ``[]``);
 - a voucher or code without ``IsActive`` takes it from ``ActivityState``, and the reverse;
   a code without ``Id`` (the older docs show some) reads with ``id=None``.
 
@@ -496,6 +497,8 @@ def _structure_update(value: Any, _: Any) -> VoucherUpdate:
             continue  # absent or null: not updated
         if not isinstance(wrapper, dict) or "Value" not in wrapper:
             raise TypeError(f'{key} must be null or {{"Value": ...}}')
+        if wrapper["Value"] is None and name == "assigned_rate_ids":
+            continue  # the docs: "or null should it not be updated"
         kwargs[name] = wrapper["Value"]
     # The model's own converters parse ids, datetimes and the type.
     return VoucherUpdate(**kwargs)

@@ -13,6 +13,8 @@ the aiohttp, JSON or cattrs exception underneath, if any, is its ``__cause__``::
     │   ├── AuthenticationError    401
     │   ├── ForbiddenError         403: business rule or server-side validation
     │   ├── RequestTimeoutError    408
+    │   ├── ConflictError          409: the data changed meanwhile
+    │   ├── PayloadTooLargeError   413
     │   ├── RateLimitError         429 (.retry_after)
     │   └── ServerError            5xx
     ├── PaginationError            the API's cursors do not make progress
@@ -113,6 +115,14 @@ class RequestTimeoutError(MewsApiError):
     """408: the request was too heavy for the server; ask for less."""
 
 
+class ConflictError(MewsApiError):
+    """409: the data changed meanwhile; refresh it and submit the request again."""
+
+
+class PayloadTooLargeError(MewsApiError):
+    """413: the request body is too large; writes are retried in smaller chunks first."""
+
+
 class RateLimitError(MewsApiError):
     """429: too many requests; ``retry_after`` holds the wait the server asked for, if any."""
 
@@ -134,6 +144,8 @@ _BY_STATUS: dict[int, type[MewsApiError]] = {
     401: AuthenticationError,
     403: ForbiddenError,
     408: RequestTimeoutError,
+    409: ConflictError,
+    413: PayloadTooLargeError,
     429: RateLimitError,
 }
 

@@ -25,6 +25,7 @@ from typing import Final, Literal, TypeAlias, TypeVar
 
 import attrs
 
+from ._deprecations import warn_deprecated_extents
 from ._errors import MewsValidationError
 
 __all__ = [
@@ -212,10 +213,9 @@ def _update_company_id(value: IdLike | None | Unset) -> uuid.UUID | None | Unset
     return _update_uuid(value, "company_id")
 
 
-def _update_rate_ids(
-    value: Iterable[IdLike] | None | Unset,
-) -> tuple[uuid.UUID, ...] | None | Unset:
-    return value if value is UNSET or value is None else _uuids(value, "assigned_rate_ids")
+def _update_rate_ids(value: Iterable[IdLike] | None | Unset) -> tuple[uuid.UUID, ...] | Unset:
+    # None and [] both clear the rates: the API reads a null value as "no change".
+    return value if value is UNSET else _uuids(() if value is None else value, "assigned_rate_ids")
 
 
 def _update_interval_start(value: DatetimeLike | None | Unset) -> datetime | None | Unset:
@@ -253,15 +253,15 @@ class VoucherParameters:
 class VoucherUpdate:
     """Changes to one voucher (``vouchers/update``).
 
-    A field left at :data:`UNSET` is not updated; any other value, ``None``
-    included, is set (``None`` clears a nullable field).
+    A field left at :data:`UNSET` is not updated; any other value, ``None`` included, is
+    set (``None`` clears a nullable field; ``assigned_rate_ids`` holds it as ``()``).
     """
 
     voucher_id: uuid.UUID = attrs.field(converter=_voucher_id)
     name: str | Unset = UNSET
     type: VoucherType | Unset = attrs.field(default=UNSET, converter=_update_type)
     company_id: uuid.UUID | None | Unset = attrs.field(default=UNSET, converter=_update_company_id)
-    assigned_rate_ids: tuple[uuid.UUID, ...] | None | Unset = attrs.field(
+    assigned_rate_ids: tuple[uuid.UUID, ...] | Unset = attrs.field(
         default=UNSET, converter=_update_rate_ids
     )
     occupiable_interval_start_utc: datetime | None | Unset = attrs.field(
@@ -293,13 +293,19 @@ class TimeInterval:
 
 @attrs.frozen(kw_only=True)
 class VoucherExtent:
-    """What ``vouchers/getAll`` returns besides the vouchers."""
+    """What ``vouchers/getAll`` returns besides the vouchers.
+
+    ``voucher_codes`` and ``companies`` are deprecated by the API: setting either warns.
+    """
 
     vouchers: bool = True
     voucher_assignments: bool = False
     rates: bool = False
     voucher_codes: bool = False
     companies: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        warn_deprecated_extents(voucher_codes=self.voucher_codes, companies=self.companies)
 
 
 # --- response models -------------------------------------------------------------------------

@@ -66,7 +66,7 @@ async def follow_chain(
     fetch: FetchPage[P],
     *,
     page_size: int,
-    size_of: Callable[[P], int],
+    size_of: Callable[[P], int | None],
     cursor_of: Callable[[P], uuid.UUID | None],
     last_id_of: Callable[[P], uuid.UUID | None],
     emit: Callable[[P], Awaitable[None]],
@@ -77,7 +77,10 @@ async def follow_chain(
 
     The end is a null cursor or a page shorter than asked for (no extra request), or
     *at_most* items when the filter bounds the answer (a chain filtered by 1000 ids has
-    at most 1000 items, so a full page of them is the last).  A 408 halves the page size
+    at most 1000 items, so a full page of them is the last).  When *size_of* gives None
+    (the paged items are not in the answer: an extent without vouchers, whose page still
+    covers up to ``count`` vouchers and carries their cursor), the page's length is
+    unknown and only a null cursor, or the bound, ends the chain.  A 408 halves the page size
     (the server found the request too heavy) and tries again, at most *max_shrinks*
     times.  A cursor that comes back again, or that is not the id of the page's last
     (oldest) item as the API defines it, raises PaginationError: either would page forever.
@@ -97,10 +100,14 @@ async def follow_chain(
             shrinks += 1
             continue
         size = size_of(page)
-        fetched += size
+        # Unknown size: every page before the last covers exactly `count` items, so the
+        # bound still holds once `count` per page reaches it.
+        fetched += count if size is None else size
         next_cursor = cursor_of(page)
         await emit(page)
-        if next_cursor is None or size < count or (at_most is not None and fetched >= at_most):
+        if next_cursor is None or (size is not None and size < count):
+            return
+        if at_most is not None and fetched >= at_most:
             return
         last = last_id_of(page)
         if last is not None and next_cursor != last:

@@ -36,7 +36,13 @@ from ._errors import (
     error_class_for,
 )
 from ._ratelimit import Clock, Limiter, Sleep
-from ._retry import may_have_applied, parse_retry_after, retry_delay, should_retry
+from ._retry import (
+    may_have_applied,
+    parse_retry_after,
+    rate_limit_delay,
+    retry_delay,
+    should_retry,
+)
 from ._secrets import redact, scrub
 from ._transport import RawResponse, Transport
 
@@ -81,6 +87,7 @@ class Requester:
         access_token: str,
         client: str,
         retry: RetryPolicy,
+        language: tuple[str, str] | None = None,
         limiter: Limiter,
         capacity: anyio.CapacityLimiter,
         timeout: float,
@@ -90,6 +97,8 @@ class Requester:
     ) -> None:
         self._transport = transport
         self._auth = {"ClientToken": client_token, "AccessToken": access_token, "Client": client}
+        if language is not None:
+            self._auth["LanguageCode"], self._auth["CultureCode"] = language
         self._secrets = (client_token, access_token)
         self.retry = retry
         self.limiter = limiter
@@ -102,6 +111,10 @@ class Requester:
         self.closed = False
         """Set by the client's aclose(): every later attempt fails at once, uncounted."""
         self._loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
+        # Until then (clock time), the API asked for a longer wait than the policy allows:
+        # requests fail at once instead of meeting one 429 after another.
+        self._blocked_until = 0.0
+        self._blocked_for = 0.0
 
     async def call(
         self,
@@ -132,6 +145,7 @@ class Requester:
         attempt = 0  # tries that count against max_attempts (a 429 does not)
         rate_limited = 0
         while True:
+            self._refuse_while_blocked(operation)
             attempt += 1
             record.attempts += 1
             if attempt + rate_limited > 1:
@@ -147,13 +161,14 @@ class Requester:
                 attempt -= 1
                 record.attempts -= 1
                 rate_limited += 1
-                if rate_limited > self.retry.max_rate_limited:
+                retry_after = error.retry_after
+                pause = rate_limit_delay(self.retry, rate_limited, retry_after, rng=self._rng)
+                if pause is None:
+                    if retry_after is not None and retry_after > self.retry.max_retry_after:
+                        self._block(retry_after)
                     raise error
                 # The limit is per access token: every request of this client waits.
-                retry_after = error.retry_after
-                await self.limiter.pause(
-                    retry_delay(self.retry, rate_limited, retry_after=retry_after, rng=self._rng)
-                )
+                await self.limiter.pause(pause)
                 continue
             retryable = should_retry(error, idempotent=idempotent) and not (
                 isinstance(error, RequestTimeoutError) and not retry_timeouts
@@ -164,6 +179,24 @@ class Requester:
             deadline = self._clock() + delay
             while (remaining := deadline - self._clock()) > 0:
                 await self._sleep(remaining)
+
+    def _block(self, seconds: float) -> None:
+        until = self._clock() + seconds
+        if until > self._blocked_until:
+            self._blocked_until, self._blocked_for = until, seconds
+
+    def _refuse_while_blocked(self, operation: str) -> None:
+        """Fail without sending while a Retry-After longer than the policy allows runs."""
+        remaining = self._blocked_until - self._clock()
+        if remaining > 0:
+            raise RateLimitError(
+                f"not sent: the API asked to wait {self._blocked_for:g} s (Retry-After), more"
+                f" than RetryPolicy.max_retry_after ({self.retry.max_retry_after:g} s);"
+                f" {remaining:.0f} s remain",
+                status=429,
+                retry_after=remaining,
+                operation=operation,
+            )
 
     async def _attempt(
         self,
@@ -309,6 +342,6 @@ class Requester:
             "operation": operation,
         }
         if cls is RateLimitError:
-            retry_after = parse_retry_after(raw.retry_after, cap=self.retry.max_retry_after)
+            retry_after = parse_retry_after(raw.retry_after)  # in full: see rate_limit_delay
             return RateLimitError(message, retry_after=retry_after, **kwargs)
         return cls(message, **kwargs)

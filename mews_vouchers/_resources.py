@@ -24,7 +24,7 @@ from ._constants import (
     VOUCHERS_GET_ALL,
     VOUCHERS_UPDATE,
 )
-from ._converter import structure, unstructure
+from ._converter import pascal, structure, unstructure
 from ._errors import MewsError, MewsValidationError
 from ._models import (
     ActivityState,
@@ -107,6 +107,26 @@ def _nothing(data: dict[str, Any]) -> None:
     return None
 
 
+def _updated_in_input_order(chunk: list[VoucherUpdate], data: dict[str, Any]) -> list[Voucher]:
+    """Read an update answer and align it with *chunk* by voucher id.
+
+    Raises ValueError (a malformed answer) unless the answer holds each voucher of the
+    chunk exactly once and nothing else.
+    """
+    vouchers = _write_result(data)
+    by_id = {voucher.id: voucher for voucher in vouchers}
+    wanted = [update.voucher_id for update in chunk]
+    if len(vouchers) == len(by_id) == len(wanted) and by_id.keys() == set(wanted):
+        return [by_id[voucher_id] for voucher_id in wanted]
+    missing = [str(i) for i in wanted if i not in by_id]
+    unexpected = [str(i) for i in by_id.keys() - set(wanted)]
+    repeated = len(vouchers) - len(by_id)
+    raise ValueError(
+        f"the answer does not hold each updated voucher once: {len(missing)} missing"
+        f" {missing[:3]}, {len(unexpected)} unexpected {unexpected[:3]}, {repeated} repeated"
+    )
+
+
 class _Resource:
     def __init__(self, client: MewsClient) -> None:
         self._client = client
@@ -116,7 +136,7 @@ class _Resource:
         operation: str,
         params: Callable[[Limitation], dict[str, Any]],
         parse: Callable[[dict[str, Any]], P],
-        size_of: Callable[[P], int],
+        size_of: Callable[[P], int | None],
         last_id_of: Callable[[P], uuid.UUID | None],
         at_most: int | None = None,
     ) -> Chain[P]:
@@ -162,6 +182,8 @@ class _Resource:
         items: list[Any],
         send: Callable[[list[Any]], Awaitable[list[R]]],
         on_progress: ProgressCallback | None,
+        *,
+        idempotent: bool = False,
     ) -> list[R]:
         async with self._client._call():
             return await run_chunked(
@@ -171,6 +193,7 @@ class _Resource:
                 concurrency=self._client.max_concurrency,
                 send=send,
                 on_progress=on_progress,
+                split_timeouts=idempotent,
             )
 
     async def _send_once(
@@ -203,7 +226,14 @@ class _Resource:
         record = AttemptRecord()
         try:
             return await self._client._requester.call(
-                operation, params, items=items, idempotent=True, parse=parse, record=record
+                operation,
+                params,
+                items=items,
+                idempotent=True,
+                parse=parse,
+                # A 408 on several items is sent again in halves by the batcher instead.
+                retry_timeouts=items == 1,
+                record=record,
             )
         except MewsError as exc:
             raise ChunkError(exc, ambiguous=record.maybe_applied) from exc
@@ -288,7 +318,13 @@ class Vouchers(_Resource):
         enterprise_id: uuid.UUID | str | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> list[Voucher]:
-        """Update vouchers; return one :class:`Voucher` per input item, in input order."""
+        """Update vouchers; return one :class:`Voucher` per input item, in input order.
+
+        The answer is matched to the input by voucher id (the API promises no order).  An
+        answer that does not hold each updated voucher exactly once is malformed: the
+        chunk is sent again (an update is idempotent), and reported ambiguous if no
+        attempt answers right.
+        """
         items = materialize(updates, "updates", VoucherUpdate)
         validate_voucher_updates(items)
         eid = _enterprise(enterprise_id)
@@ -297,9 +333,10 @@ class Vouchers(_Resource):
 
         async def send(chunk: list[VoucherUpdate]) -> list[Voucher]:
             params = unstructure(VoucherUpdateRequest(voucher_updates=chunk, enterprise_id=eid))
-            return await self._idempotent_chunk(VOUCHERS_UPDATE, params, len(chunk), _write_result)
+            parse = partial(_updated_in_input_order, chunk)
+            return await self._idempotent_chunk(VOUCHERS_UPDATE, params, len(chunk), parse)
 
-        return await self._write(VOUCHERS_UPDATE, items, send, on_progress)
+        return await self._write(VOUCHERS_UPDATE, items, send, on_progress, idempotent=True)
 
     async def delete(
         self,
@@ -326,7 +363,7 @@ class Vouchers(_Resource):
             await self._idempotent_chunk(VOUCHERS_DELETE, params, len(chunk), _nothing)
             return chunk
 
-        await self._write(VOUCHERS_DELETE, ids, send, on_progress)
+        await self._write(VOUCHERS_DELETE, ids, send, on_progress, idempotent=True)
         return None
 
     def _chains(
@@ -341,6 +378,7 @@ class Vouchers(_Resource):
         activity_states: Iterable[ActivityState | str] | None,
         updated_utc: TimeInterval | None,
         extent: VoucherExtent,
+        vouchers_only: bool = False,
     ) -> list[Chain[VouchersResult]]:
         errors: Errors = []
         services = to_uuid_list(service_ids, "service_ids", errors)
@@ -373,16 +411,20 @@ class Vouchers(_Resource):
             updated_utc=split_interval(interval),
             **{name: split_values(values) for name, values in filters.items()},
         )
+        extents = _one_extent_each(extent)
+        if vouchers_only:
+            extents = [(vouchers, wire) for vouchers, wire in extents if vouchers]
         return [
             self._chain(
                 VOUCHERS_GET_ALL,
-                partial(_voucher_params, query, states, extent),
+                partial(_voucher_params, query, states, wire),
                 _voucher_page,
-                _page_size,
+                _page_size if vouchers else _size_unseen,
                 _last_voucher_id,
                 at_most=_id_bound(query.get("voucher_ids")),
             )
             for query in queries
+            for vouchers, wire in extents
         ]
 
     async def get_all(
@@ -402,7 +444,8 @@ class Vouchers(_Resource):
 
         Chains: one per enterprise in *enterprise_ids* (else one over every enterprise
         the token reaches), times the slices of any filter list over 1000 items, times the
-        3-month windows of *updated_utc*.  An empty filter list matches nothing.
+        3-month windows of *updated_utc*, times the flags set in *extent*: each extent is
+        paged on its own cursor, as the API advises.  An empty filter list matches nothing.
         """
         chains = self._chains(
             service_ids=service_ids,
@@ -436,7 +479,8 @@ class Vouchers(_Resource):
     ) -> PageStream[VouchersResult]:
         """Stream the pages of ``get_all`` as they arrive (``async for page in ...``).
 
-        The arguments are validated at once.  Pages of different chains interleave;
+        The arguments are validated at once.  Pages of different chains interleave (each
+        extent of *extent* has chains of its own, so a page holds one of the lists);
         nothing is merged or de-duplicated.  Use ``async with`` (or ``aclose()``) to stop
         the requests at once when leaving the loop early.
         """
@@ -466,8 +510,11 @@ class Vouchers(_Resource):
         updated_utc: TimeInterval | None = None,
         extent: VoucherExtent = VoucherExtent(),
     ) -> ItemStream[VouchersResult, Voucher]:
-        """Stream every voucher (``async for voucher in ...``), memory bounded by a few pages."""
-        pages = self.iter_pages(
+        """Stream every voucher (``async for voucher in ...``), memory bounded by a few pages.
+
+        Only the vouchers are yielded, so only the chains of the ``vouchers`` extent run.
+        """
+        chains = self._chains(
             service_ids=service_ids,
             enterprise_ids=enterprise_ids,
             voucher_ids=voucher_ids,
@@ -477,8 +524,9 @@ class Vouchers(_Resource):
             activity_states=activity_states,
             updated_utc=updated_utc,
             extent=extent,
+            vouchers_only=True,
         )
-        return ItemStream(pages, _vouchers_of)
+        return ItemStream(self._stream(chains), _vouchers_of)
 
 
 class VoucherCodes(_Resource):
@@ -570,7 +618,7 @@ class VoucherCodes(_Resource):
             await self._idempotent_chunk(VOUCHER_CODES_DELETE, params, len(chunk), _nothing)
             return chunk
 
-        await self._write(VOUCHER_CODES_DELETE, ids, send, on_progress)
+        await self._write(VOUCHER_CODES_DELETE, ids, send, on_progress, idempotent=True)
         return None
 
     def _chains(
@@ -616,7 +664,7 @@ class VoucherCodes(_Resource):
         voucher_code_ids: Iterable[uuid.UUID | str] | None = None,
         updated_utc: TimeInterval | None = None,
     ) -> list[VoucherCode]:
-        """Fetch every voucher code of *voucher_ids*, all pages and chains, each code once."""
+        """Fetch every voucher code of *voucher_ids*, all pages and chains, each once (by id)."""
         chains = self._chains(
             voucher_ids=voucher_ids,
             enterprise_ids=enterprise_ids,
@@ -627,7 +675,8 @@ class VoucherCodes(_Resource):
         async with self._client._call(), self._stream(chains) as pages:
             async for page in pages:
                 for code in page.voucher_codes:
-                    codes.setdefault(_code_key(code), code)
+                    # By id: a code deleted and added again with its value is two codes.
+                    codes.setdefault(_code_key(code) if code.id is None else code.id, code)
         return list(codes.values())
 
     def iter_pages(
@@ -768,20 +817,36 @@ def _id_bound(ids: tuple[uuid.UUID, ...] | None) -> int | None:
     return None if ids is None else len(set(ids))
 
 
+def _one_extent_each(extent: VoucherExtent) -> list[tuple[bool, dict[str, Any]]]:
+    """Return one wire ``Extent`` per flag set in *extent*, each with whether it is vouchers.
+
+    The API advises "if you need to use multiple extents, instead create a separate call
+    for each individual extent": lighter requests, fewer 408s.  Built on the wire form, so
+    that the deprecated flags are not set again on a model, which would warn again.
+    """
+    wire = unstructure(extent)
+    return [
+        (field.name == "vouchers", {key: key == pascal(field.name) for key in wire})
+        for field in attrs.fields(VoucherExtent)
+        if getattr(extent, field.name)
+    ]
+
+
 def _voucher_params(
     query: dict[str, Any],
     states: list[ActivityState] | None,
-    extent: VoucherExtent,
+    extent: dict[str, Any],
     limitation: Limitation,
 ) -> dict[str, Any]:
-    return unstructure(
+    params = unstructure(
         VoucherFilter(
             limitation=limitation,
-            extent=extent,
             activity_states=None if states is None else tuple(states),
             **query,
         )
     )
+    params["Extent"] = extent
+    return params
 
 
 def _code_params(query: dict[str, Any], limitation: Limitation) -> dict[str, Any]:
@@ -794,6 +859,11 @@ def _codes_of_result(data: dict[str, Any]) -> list[VoucherCode]:
 
 def _page_size(page: VouchersResult) -> int:
     return len(page.vouchers)
+
+
+def _size_unseen(page: VouchersResult) -> None:
+    """A page without the vouchers extent: how many vouchers it covered is not shown."""
+    return None
 
 
 def _codes_size(page: VoucherCodeResult) -> int:

@@ -18,14 +18,13 @@ from ._errors import (
 )
 
 
-def parse_retry_after(
-    value: str | None, *, cap: float, now: datetime | None = None
-) -> float | None:
-    """Return the wait a ``Retry-After`` header asks for, in seconds, clamped to ``[0, cap]``.
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Return the wait a ``Retry-After`` header asks for, in seconds (0 or more).
 
     The API does not say which of the two HTTP forms it sends, so both are read:
     delta-seconds (``"120"``, also ``"1.5"``) and an HTTP date.  A date or delay in
     the past gives 0; anything unreadable gives ``None`` (the caller then backs off).
+    The wait is returned in full, however long (see :func:`rate_limit_delay`).
     """
     if value is None:
         return None
@@ -42,9 +41,9 @@ def parse_retry_after(
         if moment.tzinfo is None:  # RFC 7231 dates are GMT
             moment = moment.replace(tzinfo=UTC)
         seconds = (moment - (now or datetime.now(UTC))).total_seconds()
-    if math.isnan(seconds):
+    if not math.isfinite(seconds):  # "nan", "inf": not a wait anyone can honour
         return None
-    return min(max(seconds, 0.0), cap)
+    return max(seconds, 0.0)
 
 
 def may_have_applied(error: MewsError) -> bool:
@@ -68,6 +67,27 @@ def should_retry(error: MewsError, *, idempotent: bool) -> bool:
     if isinstance(error, MewsConnectionError) and not error.ambiguous:
         return True
     return idempotent and may_have_applied(error)
+
+
+def rate_limit_delay(
+    policy: RetryPolicy,
+    rate_limited: int,
+    retry_after: float | None,
+    *,
+    rng: random.Random | None = None,
+) -> float | None:
+    """Return how long to pause after a request's *rate_limited*-th 429, or None to give up.
+
+    The server's ``Retry-After`` is waited in full, never cut short: a shorter wait would
+    only meet another 429, and an integration that keeps meeting them may be blocked.  So
+    one longer than ``policy.max_retry_after`` gives up at once, as does a request past
+    ``policy.max_rate_limited`` 429s.  Without the header: exponential backoff.
+    """
+    if rate_limited > policy.max_rate_limited:
+        return None
+    if retry_after is not None and retry_after > policy.max_retry_after:
+        return None
+    return retry_delay(policy, rate_limited, retry_after=retry_after, rng=rng)
 
 
 def retry_delay(

@@ -90,10 +90,17 @@ def materialize(items: Iterable[T], name: str, kind: type[Any]) -> list[T]:
     return list(items)
 
 
+def _repeat(errors: Errors, path: str, first: str, what: str) -> None:
+    # A lookup by key could not tell the two apart, so an add in doubt could not be settled
+    # exactly once (README, "Exactly once"): refused before anything is sent.
+    errors.append((path, f"repeats {first}: {what} must be unique within one add"))
+
+
 def validate_voucher_parameters(items: Sequence[object], name: str = "params") -> None:
     """Check every item of a ``vouchers.add`` input."""
     errors: Errors = []
     known_types = VoucherType._value2member_map_
+    keys: dict[tuple[uuid.UUID, str], int] = {}
     for i, item in enumerate(items):
         if type(item) is not VoucherParameters and not isinstance(item, VoucherParameters):
             errors.append(
@@ -118,10 +125,23 @@ def validate_voucher_parameters(items: Sequence[object], name: str = "params") -
         if start is not None and end is not None and end < start:
             _interval(errors, f"{name}[{i}].occupiable_interval_end_utc", start, end)
         ext = item.external_identifier
-        if ext is not None and (
-            type(ext) is not str or not ext.isascii() or len(ext) > MAX_EXTERNAL_IDENTIFIER_LENGTH
-        ):
-            _text(errors, f"{name}[{i}].external_identifier", ext, MAX_EXTERNAL_IDENTIFIER_LENGTH)
+        if ext is not None:
+            if (
+                type(ext) is not str
+                or not ext.isascii()
+                or len(ext) > MAX_EXTERNAL_IDENTIFIER_LENGTH
+            ):
+                _text(
+                    errors, f"{name}[{i}].external_identifier", ext, MAX_EXTERNAL_IDENTIFIER_LENGTH
+                )
+            first = keys.setdefault((item.service_id, ext), i) if isinstance(ext, str) else i
+            if first != i:
+                _repeat(
+                    errors,
+                    f"{name}[{i}].external_identifier",
+                    f"{name}[{first}].external_identifier",
+                    "an external identifier of a service",
+                )
     _raise_if(errors)
 
 
@@ -165,12 +185,17 @@ def validate_voucher_updates(items: Sequence[object], name: str = "updates") -> 
 def validate_voucher_code_parameters(items: Sequence[object], name: str = "params") -> None:
     """Check every item of a ``voucher_codes.add`` input."""
     errors: Errors = []
+    keys: dict[tuple[uuid.UUID, str], int] = {}
     for i, item in enumerate(items):
         at = f"{name}[{i}]"
         if not isinstance(item, VoucherCodeParameters):
             errors.append((at, f"expected VoucherCodeParameters, got {type(item).__name__}"))
             continue
         _text(errors, f"{at}.value", item.value, MAX_VOUCHER_CODE_VALUE_LENGTH, minimum=1)
+        value = item.value
+        first = keys.setdefault((item.voucher_id, value), i) if isinstance(value, str) else i
+        if first != i:
+            _repeat(errors, f"{at}.value", f"{name}[{first}].value", "a voucher's code value")
         _interval(errors, f"{at}.validity_end_utc", item.validity_start_utc, item.validity_end_utc)
     _raise_if(errors)
 

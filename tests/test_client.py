@@ -68,6 +68,10 @@ def test_urls() -> None:
         ({"rate_limit": (200, 30)}, "rate_limit"),
         ({"retry": 3}, "retry"),
         ({"session": object()}, "session"),
+        ({"language_code": "cs-CZ"}, "language_code and culture_code"),
+        ({"culture_code": "cs-CZ"}, "language_code and culture_code"),
+        ({"language_code": "", "culture_code": "cs-CZ"}, "language_code"),
+        ({"language_code": "cs-CZ", "culture_code": 5}, "culture_code"),
     ],
 )
 def test_bad_configuration_names_the_parameter(override: dict[str, Any], named: str) -> None:
@@ -269,3 +273,23 @@ async def test_a_closed_callers_session_is_a_config_error(sim: MewsSimulator, ho
         with pytest.raises(MewsConfigError, match=r"session .* is closed"):
             await client.vouchers.get_all(service_ids=[hotel.service_id])
     assert sim.requests == []
+
+
+async def test_language_and_culture_go_with_every_request(sim: MewsSimulator, hotel: Hotel) -> None:
+    """language_code and culture_code are sent as LanguageCode and CultureCode, every time."""
+    async with make_client(sim, language_code="cs-CZ", culture_code="cs-CZ") as client:
+        [voucher] = await client.vouchers.add(
+            [VoucherParameters(service_id=hotel.service_id, name="V", type=VoucherType.PUBLIC)],
+            enterprise_id=hotel.enterprise_id,
+        )
+        await client.vouchers.get_all(service_ids=[hotel.service_id])
+        await client.voucher_codes.get_all(voucher_ids=[voucher.id])
+        await client.vouchers.delete([voucher.id], enterprise_id=hotel.enterprise_id)
+    assert len(sim.requests) == 4
+    for request in sim.requests:
+        assert request.status == 200
+        assert request.body is not None
+        assert (request.body["LanguageCode"], request.body["CultureCode"]) == ("cs-CZ", "cs-CZ")
+    async with make_client(sim) as client:
+        await client.vouchers.get_all(service_ids=[hotel.service_id])
+    assert not {"LanguageCode", "CultureCode"} & set(sim.requests[-1].body or {})

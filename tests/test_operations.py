@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+import warnings
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from conftest import Hotel, make_client, seed_hotel
@@ -94,6 +96,28 @@ async def test_update_sets_clears_and_leaves_fields(
     assert {a["RateId"] for a in sim.assignments()} == {str(hotel.rate_ids[1])}
 
 
+@pytest.mark.parametrize("cleared", [None, []])
+async def test_update_clears_assigned_rates(
+    client: MewsClient, sim: MewsSimulator, hotel: Hotel, cleared: list[Any] | None
+) -> None:
+    """assigned_rate_ids None or [] removes every rate (never sent as the no-op null)."""
+    vouchers = await client.vouchers.add(
+        params(hotel, 2, assigned_rate_ids=hotel.rate_ids), enterprise_id=hotel.enterprise_id
+    )
+    await client.vouchers.update(
+        [
+            VoucherUpdate(voucher_id=vouchers[0].id, assigned_rate_ids=cleared),
+            VoucherUpdate(voucher_id=vouchers[1].id, name="Rates kept"),
+        ],
+        enterprise_id=hotel.enterprise_id,
+    )
+    assert {a["VoucherId"] for a in sim.assignments()} == {str(vouchers[1].id)}
+    assert len(sim.assignments()) == 2
+    [sent] = [r.body for r in sim.requests if r.operation == "vouchers/update"]
+    assert sent is not None
+    assert [u["AssignedRateIds"] for u in sent["VoucherUpdates"]] == [{"Value": []}, None]
+
+
 async def test_delete_marks_vouchers_deleted(
     client: MewsClient, sim: MewsSimulator, hotel: Hotel
 ) -> None:
@@ -136,9 +160,10 @@ async def test_get_all_filters_and_extents(
         [VoucherCodeParameters(voucher_id=vouchers[0].id, value="SUMMER-24")],
         enterprise_id=hotel.enterprise_id,
     )
-    full = VoucherExtent(
-        vouchers=True, voucher_assignments=True, rates=True, voucher_codes=True, companies=True
-    )
+    with pytest.deprecated_call():
+        full = VoucherExtent(
+            vouchers=True, voucher_assignments=True, rates=True, voucher_codes=True, companies=True
+        )
     by_company = await client.vouchers.get_all(
         service_ids=[hotel.service_id], company_ids=[hotel.company_id], extent=full
     )
@@ -176,6 +201,25 @@ async def test_get_all_filters_and_extents(
     assert old.vouchers == []
     plain = await client.vouchers.get_all(service_ids=[hotel.service_id])
     assert plain.voucher_assignments == [] and plain.rates == [] and plain.companies == []
+
+
+@pytest.mark.parametrize(
+    ("flag", "advice"),
+    [("voucher_codes", "client.voucher_codes.get_all"), ("companies", "companies/getAll")],
+)
+async def test_deprecated_extents_warn_at_the_caller_and_still_work(
+    client: MewsClient, hotel: Hotel, flag: str, advice: str
+) -> None:
+    """voucher_codes / companies extents warn DeprecationWarning at the caller's line."""
+    with pytest.warns(DeprecationWarning, match=advice) as caught:
+        extent = VoucherExtent(**{flag: True})
+    [warning] = caught
+    assert warning.filename == __file__
+    result = await client.vouchers.get_all(service_ids=[hotel.service_id], extent=extent)
+    assert result.vouchers == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        VoucherExtent(vouchers=True, voucher_assignments=True, rates=True)  # no warning
 
 
 async def test_empty_filter_list_matches_nothing_without_a_request(
@@ -232,6 +276,21 @@ async def test_voucher_codes_add_get_all_delete(
     }
     assert after == {codes[0].id: False, codes[1].id: True}
     assert len(sim.voucher_codes()) == 3
+
+
+async def test_voucher_codes_get_all_keeps_a_re_added_code(
+    client: MewsClient, hotel: Hotel
+) -> None:
+    """A code deleted and added again with its value is two codes, in get_all as in iter_all."""
+    [voucher] = await client.vouchers.add(params(hotel, 1), enterprise_id=hotel.enterprise_id)
+    code = VoucherCodeParameters(voucher_id=voucher.id, value="AGAIN")
+    [first] = await client.voucher_codes.add([code], enterprise_id=hotel.enterprise_id)
+    await client.voucher_codes.delete([first.id], enterprise_id=hotel.enterprise_id)
+    [second] = await client.voucher_codes.add([code], enterprise_id=hotel.enterprise_id)
+    codes = await client.voucher_codes.get_all(voucher_ids=[voucher.id])
+    streamed = [c async for c in client.voucher_codes.iter_all(voucher_ids=[voucher.id])]
+    assert {c.id for c in codes} == {c.id for c in streamed} == {first.id, second.id}
+    assert {c.id: c.is_active for c in codes} == {first.id: False, second.id: True}
 
 
 async def test_portfolio_token_needs_enterprise_id_for_writes(

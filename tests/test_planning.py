@@ -9,8 +9,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mews_vouchers import RateLimit, TimeInterval
-from mews_vouchers._batching import plan_chunks
+from mews_vouchers import (
+    ConflictError,
+    PayloadTooLargeError,
+    RateLimit,
+    RequestTimeoutError,
+    ServerError,
+    TimeInterval,
+)
+from mews_vouchers._batching import ChunkError, plan_chunks, splits
 from mews_vouchers._constants import MAX_ITEMS_PER_REQUEST, MAX_UPDATED_INTERVAL_MONTHS
 from mews_vouchers._pagination import plan, split_interval, split_values
 from mews_vouchers._time import add_months, updated_interval_limit
@@ -23,6 +30,26 @@ def test_chunks_cover_input_in_order(total: int, size: int) -> None:
     assert [i for span in spans for i in span] == list(range(total))
     assert all(1 <= len(span) <= size for span in spans)
     assert len(spans) == -(-total // size)
+
+
+@pytest.mark.parametrize(
+    ("error", "size", "split_timeouts", "partial", "expected"),
+    [
+        (PayloadTooLargeError("x", status=413), 2, False, None, True),  # any write
+        (PayloadTooLargeError("x", status=413), 1, True, None, False),  # nothing left to split
+        (PayloadTooLargeError("x", status=413), 4, True, ["v", None, None, None], False),  # partial
+        (RequestTimeoutError("x", status=408), 1000, True, None, True),  # update, delete
+        (RequestTimeoutError("x", status=408), 1000, False, None, False),  # add: in doubt
+        (ServerError("x", status=500), 1000, True, None, False),
+        (ConflictError("x", status=409), 1000, True, None, False),
+    ],
+)
+def test_which_chunks_go_again_in_halves(
+    error: Exception, size: int, split_timeouts: bool, partial: list[object] | None, expected: bool
+) -> None:
+    """413 always, 408 only where re-sending is safe, never a single item or a partial chunk."""
+    failed = ChunkError(error, ambiguous=False, partial=partial)  # type: ignore[arg-type]
+    assert splits(failed, size, split_timeouts=split_timeouts) is expected
 
 
 @pytest.mark.parametrize("size", [0, -1, MAX_ITEMS_PER_REQUEST + 1])

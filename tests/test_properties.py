@@ -187,6 +187,15 @@ def code_problems(c: VoucherCodeParameters) -> set[str]:
     return bad
 
 
+def mark_repeats(problems: list[set[str]], keys: list[object], field: str) -> None:
+    """An item whose key an earlier item of the same add holds is refused at *field*."""
+    seen: set[object] = set()
+    for bad, key in zip(problems, keys, strict=True):
+        if key is not None and key in seen:
+            bad.add(field)
+        seen.add(key)
+
+
 def expected_paths(name: str, problems: list[set[str]]) -> set[str]:
     return {f"{name}[{i}].{field}" for i, fields in enumerate(problems) for field in fields}
 
@@ -267,6 +276,11 @@ async def test_any_add_is_refused_by_validation_or_accepted_by_the_simulator() -
                 for s in specs
             ]
             problems = [add_problems(p) for p in items]
+            keys = [
+                None if p.external_identifier is None else (p.service_id, p.external_identifier)
+                for p in items
+            ]
+            mark_repeats(problems, keys, "external_identifier")
             mark = len(world.sim.requests)
             added = in_loop(lambda: world.client.vouchers.add(items, enterprise_id=w["enterprise"]))
             if isinstance(added, MewsValidationError):
@@ -363,6 +377,7 @@ async def test_any_code_add_is_refused_by_validation_or_accepted_by_the_simulato
                 for i, s in enumerate(specs)
             ]
             problems = [code_problems(c) for c in items]
+            mark_repeats(problems, [(c.voucher_id, c.value) for c in items], "value")
             # An active code value is unique per enterprise: a rule of the server's state.
             repeated = any(n > 1 for n in Counter(c.value for c in items).values())
             mark = len(world.sim.requests)

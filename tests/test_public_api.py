@@ -20,6 +20,7 @@ CONTRACT = {
     "MewsError", "MewsConfigError", "MewsValidationError", "MewsConnectionError",
     "MewsApiError", "BadRequestError", "AuthenticationError", "ForbiddenError",
     "RequestTimeoutError", "RateLimitError", "ServerError", "BulkOperationError",
+    "ConflictError", "PayloadTooLargeError",
 }  # fmt: skip
 
 
@@ -64,6 +65,7 @@ def test_client_signature_matches_the_contract() -> None:
     assert params["timeout"].default == 60.0
     assert params["chunk_size"].default == 1000
     assert params["page_size"].default == 1000
+    assert params["language_code"].default is params["culture_code"].default is None
     for required in ("client_token", "access_token", "client"):
         assert params[required].default is inspect.Parameter.empty
 

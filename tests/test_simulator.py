@@ -330,6 +330,32 @@ async def test_language_code_needs_culture_code(w: World) -> None:
     assert (await w.get_all(LanguageCode="en-US", CultureCode="en-US")).status == 200
 
 
+async def test_max_body_bytes_is_enforced_with_413() -> None:
+    """A body over max_body_bytes is refused with 413, logged with its items; the rest pass."""
+    async with world_of(max_body_bytes=600) as w:
+        small = await w.call(VOUCHERS_ADD, EnterpriseId=w.a.eid, VoucherParameters=[voucher(w.a)])
+        big = await w.call(VOUCHERS_ADD, EnterpriseId=w.a.eid, VoucherParameters=[voucher(w.a)] * 6)
+        assert (small.status, big.status) == (200, 413)
+        assert big.body["Message"]
+        assert [(r.status, r.items) for r in w.sim.requests] == [(200, 1), (413, 6)]
+        assert len(w.sim.vouchers()) == 1
+
+
+async def test_not_transient_faults_are_drawn_only_when_named() -> None:
+    """Random faults leave 409 and 413 out unless they are named."""
+    async with world_of(fault_rate=1.0, seed=5, slow_delay=0.0) as w:
+        statuses = set()
+        for _ in range(60):
+            w.clocks.t += 2.0  # past any 429 burst
+            try:
+                statuses.add((await w.get_all()).status)
+            except aiohttp.ServerDisconnectedError:
+                statuses.add(0)
+        assert statuses == {0, 200, 408, 429, 500}  # 200: SLOW
+    async with world_of(fault_rate=1.0, faults=[Fault.CONFLICT, Fault.TOO_LARGE]) as w:
+        assert {(await w.get_all()).status for _ in range(20)} == {409, 413}
+
+
 async def test_body_too_large_is_413(w: World) -> None:
     """A body far above any valid request is refused with 413."""
     url = f"{w.sim.base_url}{API_PREFIX}/{VOUCHERS_ADD}"
@@ -679,7 +705,7 @@ async def test_update_answers_in_input_order(w: World) -> None:
 
 
 async def test_update_replaces_assigned_rates(w: World) -> None:
-    """AssignedRateIds {"Value": [...]} replaces the set; [] or null clears it."""
+    """AssignedRateIds {"Value": [...]} replaces the set, [] clears it, null leaves it (docs)."""
     (added,) = await w.add(voucher(w.a, AssignedRateIds=[str(w.a.rate_ids[0])]))
 
     async def assign(value: Any) -> list[str]:
@@ -691,7 +717,7 @@ async def test_update_replaces_assigned_rates(w: World) -> None:
     assert await assign([str(w.a.rate_ids[1])]) == [str(w.a.rate_ids[1])]
     assert await assign([]) == []
     assert await assign([str(r) for r in w.a.rate_ids]) == [str(r) for r in w.a.rate_ids]
-    assert await assign(None) == []
+    assert await assign(None) == [str(r) for r in w.a.rate_ids]
 
 
 INVALID_UPDATES: list[tuple[str, dict[str, Any], int, str]] = [
@@ -1234,6 +1260,31 @@ async def test_extents_hold_what_relates_to_the_page(w: World) -> None:
     }
 
 
+async def test_an_extent_without_vouchers_pages_the_same_vouchers(w: World) -> None:
+    """Pages cover Count vouchers whatever the extent; the Cursor is theirs, null past the end."""
+    rate = str(w.a.rate_ids[0])
+    await w.add(*(voucher(w.a, f"v{i}", AssignedRateIds=[rate] if i < 2 else []) for i in range(5)))
+
+    async def cursors(extent: dict[str, bool]) -> list[tuple[str | None, int]]:
+        out: list[tuple[str | None, int]] = []
+        cursor = None
+        while True:
+            answer = await w.get_all(Extent=extent, Limitation={"Count": 2, "Cursor": cursor})
+            assert answer.status == 200, answer.body
+            cursor = answer.body["Cursor"]
+            out.append((cursor, len(answer.body["VoucherAssignments"] or ())))
+            if cursor is None:
+                return out
+
+    with_vouchers = await cursors({"Vouchers": True})
+    assignments_only = await cursors({"VoucherAssignments": True})
+    # Pages of 2, 2 and 1 voucher, then an empty page whose Cursor is null.
+    assert [c for c, _ in assignments_only] == [c for c, _ in with_vouchers]
+    assert [c is None for c, _ in assignments_only] == [False, False, False, True]
+    # The newest vouchers have no assignment: their pages are empty yet carry a Cursor.
+    assert [n for _, n in assignments_only] == [0, 1, 1, 0]
+
+
 # -- the request limit ------------------------------------------------------------------
 
 
@@ -1281,6 +1332,8 @@ async def test_rate_limited_write_is_not_applied() -> None:
         (Fault.TIMEOUT, 408),
         (Fault.RATE_LIMIT, 429),
         (Fault.RATE_LIMIT_NO_HEADER, 429),
+        (Fault.CONFLICT, 409),
+        (Fault.TOO_LARGE, 413),
     ],
 )
 async def test_faults_before_answer_without_applying(w: World, fault: Fault, status: int) -> None:

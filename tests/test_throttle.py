@@ -8,7 +8,14 @@ import pytest
 from conftest import make_client, seed_hotel
 from fakes import FakeClock
 
-from mews_vouchers import RateLimit, RetryPolicy, VoucherParameters, VoucherType
+from mews_vouchers import (
+    BulkOperationError,
+    RateLimit,
+    RateLimitError,
+    RetryPolicy,
+    VoucherParameters,
+    VoucherType,
+)
 from mews_vouchers._ratelimit import window_margin
 from mews_vouchers.testing import Fault, MewsSimulator
 
@@ -96,3 +103,53 @@ async def test_one_429_pauses_concurrent_requests_too() -> None:
     limited = next(r for r in sim.requests if r.status == 429)
     assert all(r.at >= limited.at + 3 for r in sim.requests if r.at > limited.at)
     assert len([r for r in sim.requests if r.status == 200]) == 8
+
+
+@pytest.mark.parametrize("retry_after", ["3600", "Fri, 01 Jan 2100 00:00:00 GMT"])
+async def test_a_retry_after_longer_than_allowed_fails_at_once(retry_after: str) -> None:
+    """Retry-After over max_retry_after: RateLimitError at once, and no request until it ends."""
+    clock = FakeClock()
+    async with MewsSimulator(clock=clock) as sim:
+        hotel = seed_hotel(sim)
+        sim.inject(Fault.RATE_LIMIT, times=1, retry_after=retry_after)
+        async with make_client(
+            sim, retry=RetryPolicy(max_retry_after=60.0), clock=clock, sleep=clock.sleep
+        ) as client:
+            with pytest.raises(RateLimitError) as info:
+                await client.vouchers.get_all(service_ids=[hotel.service_id])
+            assert info.value.status == 429
+            assert info.value.retry_after is not None
+            assert info.value.retry_after >= 3600  # the server's value, never clamped
+            assert info.value.request_id == sim.requests[0].request_id
+            assert clock.sleeps == []  # not a moment waited, no retry sent early
+            # Every other request of the client fails at once too, without being sent.
+            items = [
+                VoucherParameters(service_id=hotel.service_id, name="x", type=VoucherType.PUBLIC)
+            ]
+            with pytest.raises(BulkOperationError) as bulk:
+                await client.vouchers.add(items, enterprise_id=hotel.enterprise_id)
+            [failure] = bulk.value.failures
+            assert isinstance(failure.error, RateLimitError)
+            assert failure.ambiguous is False
+            assert failure.error.retry_after is not None
+            assert 0 < failure.error.retry_after <= info.value.retry_after
+            assert len(sim.requests) == 1
+            if retry_after == "3600":
+                clock.now += 3600  # the wait is over: requests go again
+                assert await client.vouchers.add(items, enterprise_id=hotel.enterprise_id)
+                assert len(sim.requests) == 2
+
+
+async def test_a_retry_after_within_the_limit_is_waited_in_full() -> None:
+    """Retry-After at max_retry_after: the client pauses that long, then the request passes."""
+    clock = FakeClock()
+    async with MewsSimulator(clock=clock) as sim:
+        hotel = seed_hotel(sim)
+        sim.inject(Fault.RATE_LIMIT, times=1, retry_after="7")
+        async with make_client(
+            sim, retry=RetryPolicy(max_retry_after=7.0), clock=clock, sleep=clock.sleep
+        ) as client:
+            await client.vouchers.get_all(service_ids=[hotel.service_id])
+    first, second = sim.requests
+    assert (first.status, second.status) == (429, 200)
+    assert second.at - first.at >= 7.0

@@ -50,11 +50,17 @@ class Fault(enum.Enum):
     """Answer 429 without a ``Retry-After`` header."""
     SLOW = "slow"
     """Apply the request, wait, then answer normally: a client timeout leaves the write applied."""
+    CONFLICT = "409"
+    """Answer 409 ("the data has changed") without applying the request."""
+    TOO_LARGE = "413"
+    """Answer 413 ("the request body is too large") without applying the request."""
 
 
 APPLYING: Final = frozenset({Fault.SERVER_ERROR_AFTER, Fault.DROP_AFTER, Fault.SLOW})
 """The kinds that let the request be applied before they strike."""
 RATE_LIMITING: Final = frozenset({Fault.RATE_LIMIT, Fault.RATE_LIMIT_NO_HEADER})
+ON_DEMAND: Final = frozenset({Fault.CONFLICT, Fault.TOO_LARGE})
+"""The kinds that are not transient: drawn at random only when named in ``faults``."""
 
 
 @attrs.frozen

@@ -94,7 +94,7 @@ class _VoucherChange:
     name: str | Keep
     type: str | Keep
     company_id: uuid.UUID | None | Keep
-    rate_ids: list[uuid.UUID] | None | Keep
+    rate_ids: list[uuid.UUID] | Keep
     start: datetime | None | Keep
     end: datetime | None | Keep
     external_identifier: str | None | Keep
@@ -198,6 +198,16 @@ def _required_change(
         r.fail(value_path, f"cannot be null: {key} cannot be cleared")
         return KEEP
     checked = check(value, value_path)
+    return KEEP if checked is None else checked
+
+
+def _rate_ids_change(r: Reader, item: Mapping[str, Any], path: str) -> list[uuid.UUID] | Keep:
+    """Read ``AssignedRateIds``: the docs read a null ``Value`` as "not updated", too."""
+    update = r.update(item, "AssignedRateIds", path)
+    if update is None or update[0] is None:
+        return KEEP
+    value, value_path = update
+    checked = _rate_ids(r, value, value_path)
     return KEEP if checked is None else checked
 
 
@@ -446,9 +456,7 @@ class Api:
                         r, item, "Type", path, lambda v, p: r.as_choice(v, p, VOUCHER_TYPES)
                     ),
                     company_id=_change(r, item, "CompanyId", path, r.as_uuid),
-                    rate_ids=_change(
-                        r, item, "AssignedRateIds", path, lambda v, p: _rate_ids(r, v, p)
-                    ),
+                    rate_ids=_rate_ids_change(r, item, path),
                     start=_change(r, item, "OccupiableIntervalStartUtc", path, r.as_datetime),
                     end=_change(r, item, "OccupiableIntervalEndUtc", path, r.as_datetime),
                     external_identifier=_change(
@@ -485,7 +493,7 @@ class Api:
                 rates = self._rates(
                     r,
                     voucher.service,
-                    change.rate_ids or (),
+                    change.rate_ids,
                     join(change.path, "AssignedRateIds.Value"),
                 )
             resolved.append((voucher, company, rates))

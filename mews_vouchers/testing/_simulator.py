@@ -34,6 +34,7 @@ from .._constants import (
 from ._faults import (
     APPLYING,
     DEFAULT_SLOW_DELAY,
+    ON_DEMAND,
     RATE_LIMITING,
     Fault,
     FaultPlan,
@@ -163,12 +164,15 @@ class MewsSimulator:
     :param latency: seconds to wait before answering each request.
     :param fault_rate: probability that a request gets a random fault.
     :param seed: seeds ids, tokens and faults.
-    :param faults: the kinds random faults are drawn from (default: all).
+    :param faults: the kinds random faults are drawn from (default: all but the 409 and
+        413 ones, which are not transient; name them to have them drawn too).
     :param clock: monotonic clock of the rate limit and of random 429 bursts.
     :param now: wall clock (aware) for ``CreatedUtc`` and ``UpdatedUtc``.
     :param host: the address to listen on.
     :param port: the port to listen on; 0 picks a free one.
     :param slow_delay: seconds a :attr:`Fault.SLOW` waits unless injected with its own.
+    :param max_body_bytes: a larger request body is answered 413.  The docs give no
+        limit; the default is far above the largest valid request.
     """
 
     def __init__(
@@ -184,6 +188,7 @@ class MewsSimulator:
         host: str = "127.0.0.1",
         port: int = 0,
         slow_delay: float = DEFAULT_SLOW_DELAY,
+        max_body_bytes: int = _MAX_BODY_BYTES,
     ) -> None:
         if latency < 0:
             raise ValueError(f"latency must be >= 0, got {latency!r}")
@@ -191,7 +196,13 @@ class MewsSimulator:
             raise ValueError(f"fault_rate must be within 0..1, got {fault_rate!r}")
         if slow_delay < 0:
             raise ValueError(f"slow_delay must be >= 0, got {slow_delay!r}")
-        kinds = list(Fault) if faults is None else list(dict.fromkeys(Fault(f) for f in faults))
+        if max_body_bytes < 1:
+            raise ValueError(f"max_body_bytes must be >= 1, got {max_body_bytes!r}")
+        kinds = (
+            [f for f in Fault if f not in ON_DEMAND]
+            if faults is None
+            else list(dict.fromkeys(Fault(f) for f in faults))
+        )
         if not kinds:
             raise ValueError("faults must name at least one Fault")
 
@@ -215,6 +226,7 @@ class MewsSimulator:
         self._api = Api(self._store, self._client_token, self._now)
         self._host = host
         self._port = port
+        self._max_body_bytes = max_body_bytes
         self._log: list[_Arrival] = []
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
@@ -225,7 +237,8 @@ class MewsSimulator:
         """Start serving; :attr:`base_url` is known from then on."""
         if self._runner is not None:
             raise RuntimeError("the simulator is already running")
-        app = web.Application(client_max_size=_MAX_BODY_BYTES)
+        # Bodies up to the hard cap are read (and logged) even when over max_body_bytes.
+        app = web.Application(client_max_size=max(self._max_body_bytes, _MAX_BODY_BYTES))
         app.router.add_route("*", "/{tail:.*}", self._handle)
         runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=_SHUTDOWN_TIMEOUT
@@ -427,6 +440,8 @@ class MewsSimulator:
         except orjson.JSONDecodeError:
             body = _MALFORMED
         arrival = self._arrive(operation, body if isinstance(body, dict) else None, at, request_id)
+        if len(raw) > self._max_body_bytes:
+            return await self._error(arrival, 413, "The request body is too large.")
 
         token = arrival.body.get("AccessToken") if arrival.body is not None else None
         if not isinstance(token, str) or not token:
@@ -504,6 +519,10 @@ class MewsSimulator:
         elif fault is Fault.TIMEOUT:
             status = 408
             message = "The request took too long to process (simulated); ask for less data."
+        elif fault is Fault.CONFLICT:
+            status, message = 409, "The data has changed (simulated); refresh and resubmit."
+        elif fault is Fault.TOO_LARGE:
+            status, message = 413, "The request body is too large (simulated)."
         else:
             status, message = 500, "Internal server error (simulated)."
         return await self._error(arrival, status, message, headers, fault=fault, latency=latency)
