@@ -3,18 +3,29 @@
 A chunk either succeeds, or fails for good and is recorded as a :class:`ChunkFailure`
 once its retries are spent; every other chunk still finishes, and then the call raises
 :class:`BulkOperationError` with results aligned to the input.  No chunk is dropped.
+
+A :class:`WriteLedger` keeps the account item by item while the call runs, so that a
+caller whose call was cut short (cancelled, Ctrl-C) can still tell what was stored.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, TypeVar
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, Generic, TypeVar
 
 import anyio
 
 from ._constants import MAX_ITEMS_PER_REQUEST
-from ._errors import AuthenticationError, BulkOperationError, ChunkFailure, MewsError
+from ._errors import (
+    AuthenticationError,
+    BulkOperationError,
+    ChunkFailure,
+    MewsError,
+    MewsValidationError,
+)
 
 logger = logging.getLogger("mews_vouchers")
 T = TypeVar("T")
@@ -39,6 +50,111 @@ class ChunkError(Exception, Generic[R]):
         self.partial = partial
 
 
+class WriteState(enum.Enum):
+    """Where one item of a bulk write stands, as a :class:`WriteLedger` tells it."""
+
+    NOT_SENT = "not_sent"
+    """Its chunk was never handed to a request: it was surely not applied."""
+    IN_FLIGHT = "in_flight"
+    """Its chunk is being sent.  Left so by an interrupted call: it may have been applied."""
+    SUCCEEDED = "succeeded"
+    """Applied; its result is known."""
+    FAILED = "failed"
+    """Failed for good and not applied."""
+    AMBIGUOUS = "ambiguous"
+    """Failed for good, and may have been applied (see ``ChunkFailure.ambiguous``)."""
+
+
+_STATES: tuple[WriteState, ...] = tuple(WriteState)
+_CODE: dict[WriteState, int] = {state: code for code, state in enumerate(_STATES)}
+
+
+class WriteLedger(Generic[R]):
+    """An item-by-item account of one bulk write, kept current while the call runs.
+
+    Pass a new ledger as ``ledger=`` to a write (``vouchers.add``, ``update``,
+    ``delete``, ``voucher_codes.add``, ``delete``).  Once the call has returned or
+    raised :class:`BulkOperationError`, every item is ``SUCCEEDED``, ``FAILED`` or
+    ``AMBIGUOUS``, as the call itself says.  The ledger is for the call that ends
+    otherwise: cancelled, interrupted by Ctrl-C, ended by ``aclose()``.  It then still
+    tells, for each input item, whether it was stored (``SUCCEEDED``, with its
+    result), was being sent and may have been applied (``IN_FLIGHT``), or was never
+    sent (``NOT_SENT``); chunks that had already failed are in :attr:`failures`.
+
+    An item is ``IN_FLIGHT`` from the moment its chunk is handed to the transport,
+    which may still be waiting for the rate limit: the ledger errs towards doubt, never
+    towards "not sent".  Until the call starts sending (validation passed, input not
+    empty) the ledger is empty and :attr:`started` is false: nothing was sent.  A ledger
+    serves one call; giving it to a second one is a :class:`MewsValidationError`.
+    """
+
+    __slots__ = ("_failures", "_items", "_results", "_started", "_states")
+
+    def __init__(self) -> None:
+        self._items: Sequence[Any] = ()
+        self._states = bytearray()
+        self._results: list[R | None] = []
+        self._failures: list[ChunkFailure[Any]] = []
+        self._started = False
+
+    @property
+    def started(self) -> bool:
+        """Whether the call began sending its items (false: nothing was sent)."""
+        return self._started
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    @property
+    def items(self) -> Sequence[Any]:
+        """The call's input, as validated, in input order (indices refer to it)."""
+        return self._items
+
+    @property
+    def failures(self) -> list[ChunkFailure[Any]]:
+        """The chunks that failed for good so far, in input order."""
+        return sorted(self._failures, key=lambda f: f.indices[:1])
+
+    def state(self, index: int) -> WriteState:
+        """Return where the item at input position *index* stands."""
+        return _STATES[self._states[index]]
+
+    def result(self, index: int) -> R | None:
+        """Return the result of the item at *index* if it succeeded, else None."""
+        return self._results[index]
+
+    def indices(self, *states: WriteState) -> list[int]:
+        """Return the input positions of the items in any of *states*, in input order."""
+        wanted = {_CODE[state] for state in states}
+        return [i for i, code in enumerate(self._states) if code in wanted]
+
+    def counts(self) -> dict[WriteState, int]:
+        """Return how many items are in each state (every state present, zeros included)."""
+        counted = Counter(self._states)
+        return {state: counted[_CODE[state]] for state in _STATES}
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{n} {s.value}" for s, n in self.counts().items() if n)
+        return f"<WriteLedger of {len(self)} items{': ' + shown if shown else ''}>"
+
+    # -- kept by the batcher ------------------------------------------------------------
+
+    def _begin(self, items: Sequence[Any]) -> None:
+        if self._started:
+            raise MewsValidationError(
+                [("ledger", "this WriteLedger was given to another call; use a new one per call")]
+            )
+        self._started = True
+        self._items = items
+        self._states = bytearray(len(items))  # zeros: NOT_SENT
+        self._results = [None] * len(items)
+
+    def _set(self, indices: Iterable[int], state: WriteState) -> None:
+        code = _CODE[state]
+        for i in indices:
+            self._states[i] = code
+
+
 def plan_chunks(total: int, size: int) -> list[range]:
     """Return the index ranges of consecutive chunks of at most *size* covering ``range(total)``."""
     if not 1 <= size <= MAX_ITEMS_PER_REQUEST:
@@ -54,14 +170,19 @@ async def run_chunked(
     concurrency: int,
     send: Callable[[list[T]], Awaitable[list[R]]],
     on_progress: ProgressCallback | None = None,
+    ledger: WriteLedger[R] | None = None,
 ) -> list[R]:
     """Send *items* in chunks through *send*, at most *concurrency* chunks at a time.
 
     Returns one result per item, in input order.  Raises :class:`BulkOperationError`
-    when any chunk failed for good, after all other chunks have finished.
+    when any chunk failed for good, after all other chunks have finished.  *ledger*,
+    when given, is kept item by item as chunks are sent and finish.
     """
-    results: list[R | None] = [None] * len(items)
-    failures: list[ChunkFailure[T]] = []
+    # The ledger holds the results and failures, so that they survive a cancelled call.
+    ledger = WriteLedger() if ledger is None else ledger
+    ledger._begin(items)
+    results = ledger._results
+    failures = ledger._failures
     limiter = anyio.CapacityLimiter(concurrency)
     # A credential refused once is refused for every chunk: the chunks not yet sent then
     # fail at once with the same error instead of each asking the server again.
@@ -69,6 +190,7 @@ async def run_chunked(
     progress = [on_progress] if on_progress is not None else []
 
     def fail(indices: Sequence[int], error: MewsError, ambiguous: bool) -> None:
+        ledger._set(indices, WriteState.AMBIGUOUS if ambiguous else WriteState.FAILED)
         failures.append(
             ChunkFailure(
                 indices=list(indices),
@@ -84,6 +206,7 @@ async def run_chunked(
                 fail(span, fatal[0], False)
                 return
             chunk = [items[i] for i in span]
+            ledger._set(span, WriteState.IN_FLIGHT)
             try:
                 chunk_results = await send(chunk)
             except ChunkError as exc:
@@ -93,6 +216,10 @@ async def run_chunked(
                 failed = [i for i, r in zip(span, partial, strict=True) if r is None]
                 for i, r in zip(span, partial, strict=True):
                     results[i] = r
+                ledger._set(
+                    (i for i, r in zip(span, partial, strict=True) if r is not None),
+                    WriteState.SUCCEEDED,
+                )
                 fail(failed, exc.error, exc.ambiguous)
                 done = len(span) - len(failed)
             except MewsError as exc:
@@ -114,6 +241,7 @@ async def run_chunked(
                     fail(span, error, True)
                     return
                 results[span.start : span.stop] = chunk_results
+                ledger._set(span, WriteState.SUCCEEDED)
                 done = len(span)
         if done and progress:
             try:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import attrs
 
-from ._batching import ChunkError, ProgressCallback, run_chunked
+from ._batching import ChunkError, ProgressCallback, WriteLedger, run_chunked
 from ._constants import (
     VOUCHER_CODES_ADD,
     VOUCHER_CODES_DELETE,
@@ -161,6 +161,7 @@ class _Resource:
         items: list[Any],
         send: Callable[[list[Any]], Awaitable[list[R]]],
         on_progress: ProgressCallback | None,
+        ledger: WriteLedger[R] | None = None,
     ) -> list[R]:
         async with self._client._call():
             return await run_chunked(
@@ -170,6 +171,7 @@ class _Resource:
                 concurrency=self._client.max_concurrency,
                 send=send,
                 on_progress=on_progress,
+                ledger=ledger,
             )
 
     async def _send_once(
@@ -217,6 +219,7 @@ class Vouchers(_Resource):
         *,
         enterprise_id: uuid.UUID | str | None = None,
         on_progress: ProgressCallback | None = None,
+        ledger: WriteLedger[Voucher] | None = None,
     ) -> list[Voucher]:
         """Add vouchers; return one :class:`Voucher` per input item, in input order.
 
@@ -230,7 +233,9 @@ class Vouchers(_Resource):
         eid = _enterprise(enterprise_id)
         if not items:
             return []
-        return await self._write(VOUCHERS_ADD, items, partial(self._add_chunk, eid), on_progress)
+        return await self._write(
+            VOUCHERS_ADD, items, partial(self._add_chunk, eid), on_progress, ledger
+        )
 
     async def _send_add(
         self, eid: uuid.UUID | None, chunk: list[VoucherParameters], record: AttemptRecord
@@ -286,6 +291,7 @@ class Vouchers(_Resource):
         *,
         enterprise_id: uuid.UUID | str | None = None,
         on_progress: ProgressCallback | None = None,
+        ledger: WriteLedger[Voucher] | None = None,
     ) -> list[Voucher]:
         """Update vouchers; return one :class:`Voucher` per input item, in input order."""
         items = materialize(updates, "updates", VoucherUpdate)
@@ -298,7 +304,7 @@ class Vouchers(_Resource):
             params = unstructure(VoucherUpdateRequest(voucher_updates=chunk, enterprise_id=eid))
             return await self._idempotent_chunk(VOUCHERS_UPDATE, params, len(chunk), _write_result)
 
-        return await self._write(VOUCHERS_UPDATE, items, send, on_progress)
+        return await self._write(VOUCHERS_UPDATE, items, send, on_progress, ledger)
 
     async def delete(
         self,
@@ -306,6 +312,7 @@ class Vouchers(_Resource):
         *,
         enterprise_id: uuid.UUID | str | None = None,
         on_progress: ProgressCallback | None = None,
+        ledger: WriteLedger[uuid.UUID] | None = None,
     ) -> None:
         """Delete vouchers by id.
 
@@ -325,7 +332,7 @@ class Vouchers(_Resource):
             await self._idempotent_chunk(VOUCHERS_DELETE, params, len(chunk), _nothing)
             return chunk
 
-        await self._write(VOUCHERS_DELETE, ids, send, on_progress)
+        await self._write(VOUCHERS_DELETE, ids, send, on_progress, ledger)
         return None
 
     def _chains(
@@ -489,6 +496,7 @@ class VoucherCodes(_Resource):
         *,
         enterprise_id: uuid.UUID | str | None = None,
         on_progress: ProgressCallback | None = None,
+        ledger: WriteLedger[VoucherCode] | None = None,
     ) -> list[VoucherCode]:
         """Add voucher codes; return one :class:`VoucherCode` per input item, in input order.
 
@@ -508,7 +516,7 @@ class VoucherCodes(_Resource):
                 self._client, chunk, keys, partial(self._send_add, eid), partial(self._lookup, eid)
             )
 
-        return await self._write(VOUCHER_CODES_ADD, items, send, on_progress)
+        return await self._write(VOUCHER_CODES_ADD, items, send, on_progress, ledger)
 
     async def _send_add(
         self, eid: uuid.UUID | None, chunk: list[VoucherCodeParameters], record: AttemptRecord
@@ -552,6 +560,7 @@ class VoucherCodes(_Resource):
         *,
         enterprise_id: uuid.UUID | str | None = None,
         on_progress: ProgressCallback | None = None,
+        ledger: WriteLedger[uuid.UUID] | None = None,
     ) -> None:
         """Delete voucher codes by id (``.results`` of a partial failure: ids deleted)."""
         errors: Errors = []
@@ -569,7 +578,7 @@ class VoucherCodes(_Resource):
             await self._idempotent_chunk(VOUCHER_CODES_DELETE, params, len(chunk), _nothing)
             return chunk
 
-        await self._write(VOUCHER_CODES_DELETE, ids, send, on_progress)
+        await self._write(VOUCHER_CODES_DELETE, ids, send, on_progress, ledger)
         return None
 
     def _chains(
