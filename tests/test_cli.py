@@ -10,7 +10,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import attrs
@@ -21,6 +21,8 @@ from mews_vouchers.cli._io import VOUCHER_COLUMNS
 from mews_vouchers.testing import Fault, MewsSimulator
 
 pytestmark = pytest.mark.anyio
+
+T = TypeVar("T")
 
 
 @attrs.frozen
@@ -44,19 +46,23 @@ class Run:
     err: str
 
 
+def _seed(sim: MewsSimulator) -> Hotel:
+    enterprise_id = sim.add_enterprise("Hotel A")
+    service_id = sim.add_service(enterprise_id)
+    return Hotel(
+        sim=sim,
+        enterprise_id=enterprise_id,
+        service_id=service_id,
+        rate_ids=(sim.add_rate(service_id, "Best"), sim.add_rate(service_id, "Flex")),
+        company_id=sim.add_company(enterprise_id, "Acme"),
+        access_token=sim.add_access_token([enterprise_id]),
+    )
+
+
 @pytest.fixture
 async def hotel() -> AsyncIterator[Hotel]:
     async with MewsSimulator(seed=7) as sim:
-        enterprise_id = sim.add_enterprise("Hotel A")
-        service_id = sim.add_service(enterprise_id)
-        yield Hotel(
-            sim=sim,
-            enterprise_id=enterprise_id,
-            service_id=service_id,
-            rate_ids=(sim.add_rate(service_id, "Best"), sim.add_rate(service_id, "Flex")),
-            company_id=sim.add_company(enterprise_id, "Acme"),
-            access_token=sim.add_access_token([enterprise_id]),
-        )
+        yield _seed(sim)
 
 
 def _environment(hotel: Hotel | None, **extra: str) -> dict[str, str]:
@@ -74,10 +80,17 @@ def _environment(hotel: Hotel | None, **extra: str) -> dict[str, str]:
     return env
 
 
-async def cli(hotel: Hotel | None, *args: str | Path, cwd: Path | None = None, **env: str) -> Run:
+async def cli(
+    hotel: Hotel | None,
+    *args: str | Path,
+    cwd: Path | None = None,
+    stdin: bytes | None = None,
+    **env: str,
+) -> Run:
     """Run ``python -m mews_vouchers.cli`` while this event loop keeps serving the simulator."""
     done = await anyio.run_process(
         [sys.executable, "-m", "mews_vouchers.cli", *map(str, args)],
+        input=stdin,
         env=_environment(hotel, **env),
         cwd=cwd,
         check=False,
@@ -85,11 +98,11 @@ async def cli(hotel: Hotel | None, *args: str | Path, cwd: Path | None = None, *
     return Run(done.returncode, done.stdout.decode(), done.stderr.decode())
 
 
-async def _both(first: Awaitable[Run], second: Awaitable[Run]) -> tuple[Run, Run]:
+async def _both(first: Awaitable[T], second: Awaitable[T]) -> tuple[T, T]:
     """Run two independent command lines at once (each start costs most of a second)."""
-    runs: dict[int, Run] = {}
+    runs: dict[int, T] = {}
 
-    async def run(n: int, call: Awaitable[Run]) -> None:
+    async def run(n: int, call: Awaitable[T]) -> None:
         runs[n] = await call
 
     async with anyio.create_task_group() as tg:
@@ -311,6 +324,64 @@ async def test_delete_takes_list_output_or_ids(hotel: Hotel, tmp_path: Path) -> 
     assert {v["Id"] for v in _active(hotel)} == {str(ids[3]), str(ids[4])}
 
 
+# --- round trips ---------------------------------------------------------------------------
+
+ODD_NAMES = ("Line\u2028separator", "Next\u0085line", "Para\u2029graph", "Form\x0cfeed")
+
+
+async def test_list_output_with_line_separators_in_names_feeds_delete(
+    hotel: Hotel, tmp_path: Path
+) -> None:
+    """JSONL splits at \\n only: names holding U+2028, U+0085... survive add, list and delete."""
+    rows = [{**row, "Name": name} for row, name in zip(_params(hotel, 4), ODD_NAMES, strict=True)]
+    # Unescaped, as list writes them: the separators stand in the file as they are.
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    added = await cli(hotel, "add", source)
+    assert added.code == 0, added.err
+    assert sorted(v["Name"] for v in _active(hotel)) == sorted(ODD_NAMES)
+    listed = tmp_path / "listed.jsonl"
+    run = await cli(hotel, "list", "--service-id", str(hotel.service_id), "-o", listed)
+    assert run.code == 0, run.err
+    assert "\u2028" in listed.read_text("utf-8")
+    deleted = await cli(hotel, "delete", listed)
+    assert deleted.code == 0, deleted.err
+    assert _active(hotel) == []
+
+
+async def test_a_csv_with_a_byte_order_mark_reads_the_same_from_stdin_as_from_a_file(
+    hotel: Hotel, tmp_path: Path
+) -> None:
+    """A spreadsheet's CSV (UTF-8 with BOM) works from a file and from `-`, both ways round."""
+    bom = "\ufeff".encode()
+
+    def csv_bytes(prefix: str, end: str = "\r\n") -> bytes:
+        rows = "".join(f"{hotel.service_id},{prefix}{i},Public{end}" for i in range(3))
+        return bom + (f"ServiceId,Name,Type{end}" + rows).encode()
+
+    (tmp_path / "file.csv").write_bytes(csv_bytes("F"))
+    (tmp_path / "mac.csv").write_bytes(csv_bytes("M", "\r"))  # an old Mac's line ends
+    from_file, from_stdin = await _both(
+        cli(hotel, "add", tmp_path / "file.csv"),
+        cli(hotel, "add", "-", "--input-format", "csv", stdin=csv_bytes("S")),
+    )
+    from_mac = await cli(hotel, "add", tmp_path / "mac.csv")
+    assert (from_file.code, from_stdin.code, from_mac.code) == (0, 0, 0), (
+        from_file.err + from_stdin.err + from_mac.err
+    )
+    assert sorted(v["Name"] for v in _active(hotel)) == [
+        *("F0", "F1", "F2", "M0", "M1", "M2", "S0", "S1", "S2")
+    ]
+    listed = tmp_path / "listed.csv"
+    run = await cli(hotel, "list", "--service-id", str(hotel.service_id), "-o", listed)
+    assert run.code == 0, run.err
+    deleted = await cli(
+        hotel, "delete", "-", "--input-format", "csv", stdin=bom + listed.read_bytes()
+    )
+    assert deleted.code == 0, deleted.err
+    assert _active(hotel) == []
+
+
 # --- dry run and bad input -----------------------------------------------------------------
 
 
@@ -375,6 +446,29 @@ async def test_bad_input_is_reported_by_line_and_nothing_is_sent(
     assert hotel.sim.requests == []
 
 
+async def test_problems_are_capped_and_repeated_ids_named_with_their_first_line(
+    hotel: Hotel, tmp_path: Path
+) -> None:
+    """The first 50 problems are listed, then a count; a repeated VoucherId names its first line."""
+    bad = _jsonl(tmp_path / "bad.jsonl", [{"Name": "no service"}] * 120)
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    repeated = _jsonl(
+        tmp_path / "up.jsonl",
+        [{"VoucherId": i, "Name": "x"} for i in [ids[0], ids[1], ids[0], ids[2], ids[0]]],
+    )
+    add, update = await _both(cli(hotel, "add", bad), cli(hotel, "update", repeated))
+    assert (add.code, update.code) == (2, 2)
+    lines = add.err.splitlines()
+    assert len([x for x in lines if x.startswith(f"{bad}:")]) == 51
+    assert f"{bad}: ... and 190 more problems" in lines  # two per line: ServiceId and Type
+    assert lines[-1] == f"mews-vouchers: error: 240 problems in {bad}; nothing was sent"
+    assert update.err.splitlines()[:2] == [
+        f"{repeated}:3: VoucherId: repeats the VoucherId of line 1",
+        f"{repeated}:5: VoucherId: repeats the VoucherId of line 1",
+    ]
+    assert hotel.sim.requests == []
+
+
 async def test_unknown_csv_column_is_reported_at_the_header(hotel: Hotel, tmp_path: Path) -> None:
     """A CSV column that names no field is reported at line 1, before any row is read."""
     source = _csv(tmp_path / "bad.csv", ["ServiceId", "Name", "Typ"], [["x", "y", "z"]])
@@ -382,6 +476,48 @@ async def test_unknown_csv_column_is_reported_at_the_header(hotel: Hotel, tmp_pa
     assert run.code == 2
     assert f"{source}:1: unknown column 'Typ'" in run.err
     assert hotel.sim.requests == []
+
+
+# The command line, reporting its own peak resident set size (KiB on Linux) on stderr.
+_MEASURED = (
+    "import resource, sys\n"
+    "from mews_vouchers.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+
+
+async def _peak_rss(path: Path) -> int:
+    """Run `add PATH --dry-run` in a fresh process; return its peak RSS in bytes."""
+    done = await anyio.run_process(
+        [sys.executable, "-c", _MEASURED, "add", str(path), "--dry-run"],
+        env=_environment(None),
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    return int(done.stderr.decode().split()[-1]) * 1024
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+async def test_a_dry_run_streams_its_input(hotel: Hotel, tmp_path: Path, fmt: str) -> None:
+    """A dry run's peak memory does not grow with its input (it held 7x the file before)."""
+    header = "ServiceId,Name,Type,ExternalIdentifier\n"
+    row = {"ServiceId": str(hotel.service_id), "Name": "Gift card", "Type": "Public"}
+
+    def line(n: int) -> str:
+        if fmt == "csv":
+            return f"{hotel.service_id},Gift card {n},Public,gift-{n:09d}\n"
+        return json.dumps({**row, "ExternalIdentifier": f"gift-{n:09d}"}) + "\n"
+
+    small, large = tmp_path / f"small.{fmt}", tmp_path / f"large.{fmt}"
+    start = header if fmt == "csv" else ""
+    small.write_text(start + line(0))
+    large.write_text(start + "".join(line(n) for n in range(50_000)))
+    size = large.stat().st_size
+    assert size > 3_500_000
+    base, peak = await _both(_peak_rss(small), _peak_rss(large))
+    assert peak - base < 0.1 * size, (base, peak, size)
 
 
 # --- failures ------------------------------------------------------------------------------

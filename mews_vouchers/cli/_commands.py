@@ -1,9 +1,9 @@
 """The commands that talk to the API: ``list``, ``add``, ``update`` and ``delete``.
 
-The writes share one shape: read and validate the whole file (nothing is sent if any
-line is wrong), send through the SDK with a progress bar, then report.  Items that fail
-are written back, exactly as they were read, to a failures file in the input's format,
-so that running the same command on that file retries exactly them.
+The writes share one shape: read and validate the whole file, streamed (nothing is
+sent if any line is wrong), send through the SDK with a progress bar, then report.
+Items that fail are written back, exactly as they were read, to a failures file in the
+input's format, so that running the same command on that file retries exactly them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
 import attrs
-import orjson
 from rich.console import Console
 from rich.table import Table
 
@@ -30,17 +29,15 @@ from ._app import EXIT_FAILED, EXIT_OK, PROG, Ui, error, make_client
 from ._io import (
     STDIO,
     InputFile,
-    Record,
     UsageError,
     VoucherWriter,
     failures_path,
     format_of,
     open_output,
     output_format,
-    read_input,
     write_records,
 )
-from ._records import voucher_ids, voucher_parameters, voucher_updates
+from ._records import Parsed, voucher_ids, voucher_parameters, voucher_updates
 
 _ID_ARGUMENTS: Final = "--id"
 _TABLE_COLUMNS: Final = ("Id", "Name", "Type", "Active", "ExternalIdentifier", "UpdatedUtc")
@@ -151,10 +148,7 @@ _UPDATE = _Write(command="update", operation=VOUCHERS_UPDATE, doing="Updating", 
 _DELETE = _Write(command="delete", operation=VOUCHERS_DELETE, doing="Deleting", done="Deleted")
 
 Send = Callable[..., Awaitable[Any]]
-
-
-def _read(args: argparse.Namespace) -> InputFile:
-    return read_input(args.file, format_of(args.file, args.input_format))
+Parse = Callable[..., Parsed[Any]]
 
 
 def _chunk_size(args: argparse.Namespace) -> int:
@@ -190,8 +184,8 @@ async def _send(
     return (list(results) if results is not None else list(items)), []
 
 
-def _span(source: InputFile, positions: Sequence[int]) -> str:
-    lines = [source.records[p].line for p in positions]
+def _span(source: InputFile, parsed: Parsed[Any], positions: Sequence[int]) -> str:
+    lines = [parsed.lines[p] for p in positions]
     unit = "--id argument" if source.source == _ID_ARGUMENTS else "line"
     low, high = min(lines), max(lines)
     return f"{unit} {low}" if low == high else f"{unit}s {low}-{high}"
@@ -201,9 +195,9 @@ def _report_failures(
     write: _Write,
     args: argparse.Namespace,
     source: InputFile,
+    parsed: Parsed[Any],
     positions: Sequence[int],
     failures: Sequence[ChunkFailure[Any]],
-    total: int,
 ) -> None:
     """Say what failed, chunk by chunk, and write the failed items to the failures file."""
     failed: list[int] = []
@@ -216,8 +210,8 @@ def _report_failures(
             ambiguous += len(where)
             outcome = "AMBIGUOUS: they may have been applied"
         print(
-            f"{PROG}: {write.operation}: {_count(len(where), 'item')} at {_span(source, where)} "
-            f"failed ({outcome}): {failure.error}",
+            f"{PROG}: {write.operation}: {_count(len(where), 'item')} at "
+            f"{_span(source, parsed, where)} failed ({outcome}): {failure.error}",
             file=sys.stderr,
         )
     destination = args.failures or (
@@ -225,7 +219,7 @@ def _report_failures(
         if source.source == _ID_ARGUMENTS
         else failures_path(source.source, source.format)
     )
-    write_records(destination, source, sorted(failed))
+    write_records(destination, source, (parsed.span(p) for p in sorted(failed)))
     rerun = f"{PROG} {write.command} {destination}"
     if args.enterprise_id is not None:
         rerun += f" --enterprise-id {args.enterprise_id}"
@@ -235,7 +229,7 @@ def _report_failures(
         if write is _ADD:
             rerun += " --skip-existing"
     error(
-        f"{len(failed):,} of {_count(total, write.noun)} failed{note}; written to "
+        f"{len(failed):,} of {_count(parsed.count, write.noun)} failed{note}; written to "
         f"{destination}; to retry them: {rerun}"
     )
     if ambiguous and write is _ADD:
@@ -281,12 +275,26 @@ async def _write_command(
     args: argparse.Namespace,
     ui: Ui,
     source: InputFile,
-    items: list[Any],
+    parse: Parse,
     send: Callable[[MewsClient], Send],
 ) -> int:
-    if args.dry_run:
-        _print_plan(write, source, len(items), _chunk_size(args))
-        return EXIT_OK
+    with source:
+        parsed = parse(source, keep=not args.dry_run)
+        if args.dry_run:
+            _print_plan(write, source, parsed.count, _chunk_size(args))
+            return EXIT_OK
+        return await _send_all(write, args, ui, source, parsed, send)
+
+
+async def _send_all(
+    write: _Write,
+    args: argparse.Namespace,
+    ui: Ui,
+    source: InputFile,
+    parsed: Parsed[Any],
+    send: Callable[[MewsClient], Send],
+) -> int:
+    items = parsed.items
     results: list[Any] = [None] * len(items)
     positions = list(range(len(items)))
     client = make_client(args, chunk_size=args.chunk_size)
@@ -316,24 +324,28 @@ async def _write_command(
     if write is not _DELETE:
         _write_output(args, ui, results)
     if failures:
-        _report_failures(write, args, source, positions, failures, len(items))
+        _report_failures(write, args, source, parsed, positions, failures)
         return EXIT_FAILED
     return EXIT_OK
 
 
+def _source(args: argparse.Namespace) -> InputFile:
+    # The copy lets the failures file hold each failed record exactly as it was read.
+    fmt = format_of(args.file, args.input_format)
+    return InputFile(args.file, fmt, copy=not args.dry_run)
+
+
 async def add_command(args: argparse.Namespace, ui: Ui) -> int:
     """Add the vouchers of a JSONL or CSV file."""
-    source = _read(args)
-    items = voucher_parameters(source)
-    return await _write_command(_ADD, args, ui, source, items, lambda client: client.vouchers.add)
+    return await _write_command(
+        _ADD, args, ui, _source(args), voucher_parameters, lambda c: c.vouchers.add
+    )
 
 
 async def update_command(args: argparse.Namespace, ui: Ui) -> int:
     """Update the vouchers named in a JSONL or CSV file."""
-    source = _read(args)
-    items = voucher_updates(source)
     return await _write_command(
-        _UPDATE, args, ui, source, items, lambda client: client.vouchers.update
+        _UPDATE, args, ui, _source(args), voucher_updates, lambda c: c.vouchers.update
     )
 
 
@@ -341,16 +353,7 @@ async def delete_command(args: argparse.Namespace, ui: Ui) -> int:
     """Delete the vouchers named in a file or by ``--id``."""
     if (args.file is None) == (args.id is None):
         raise UsageError("delete takes either FILE or --id ID ..., not both and not neither")
-    if args.file is not None:
-        source = _read(args)
-        ids = voucher_ids(source)
-    else:
-        ids = list(args.id)
-        records = [
-            Record(n, {"VoucherId": str(i)}, orjson.dumps({"VoucherId": str(i)}).decode())
-            for n, i in enumerate(ids, start=1)
-        ]
-        source = InputFile(source=_ID_ARGUMENTS, format="jsonl", records=records)
-    return await _write_command(
-        _DELETE, args, ui, source, ids, lambda client: client.vouchers.delete
+    source = (
+        _source(args) if args.file is not None else InputFile.of_ids(args.id, source=_ID_ARGUMENTS)
     )
+    return await _write_command(_DELETE, args, ui, source, voucher_ids, lambda c: c.vouchers.delete)
