@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
+import signal
 import sys
 import uuid
 from collections import Counter
@@ -693,3 +695,179 @@ async def test_simulator_command_serves_until_stopped() -> None:
                 first += await process.stdout.receive()
         process.terminate()
     assert first.decode().startswith("Mews voucher simulator at http://127.0.0.1:")
+
+
+# --- output files --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (["-o", "missing/out.jsonl"], "-o missing/out.jsonl: cannot write: no such directory"),
+        (["--failures", "missing/f.jsonl"], "--failures missing/f.jsonl: cannot write: no such"),
+        (["-o", "."], "-o .: cannot write: it is a directory"),
+        (["-o", "in.jsonl"], "-o in.jsonl is also the input"),
+        (["-o", "x.jsonl", "--failures", "x.jsonl"], "--failures x.jsonl is also -o"),
+        (["-o", "missing/out.jsonl", "--dry-run"], "cannot write: no such directory"),
+    ],
+    ids=["output-dir", "failures-dir", "output-is-dir", "output-is-input", "same", "dry-run"],
+)
+async def test_an_output_that_cannot_be_written_stops_the_run_before_any_request(
+    hotel: Hotel, tmp_path: Path, options: list[str], expected: str
+) -> None:
+    """Every output path is checked first: exit 2, nothing sent, the input left as it was."""
+    source = _jsonl(tmp_path / "in.jsonl", _params(hotel, 3))
+    before = source.read_bytes()
+    run = await cli(hotel, "add", "in.jsonl", *options, cwd=tmp_path)
+    assert run.code == 2
+    (line,) = run.err.strip().splitlines()
+    assert line.startswith("mews-vouchers: error: ") and expected in line, run.err
+    assert hotel.sim.requests == []
+    assert source.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["in.jsonl"]
+
+
+async def test_the_default_failures_file_is_checked_too(hotel: Hotel, tmp_path: Path) -> None:
+    """`<input>.failed.<ext>` is checked like any output: unusable, the run stops, exit 2."""
+    source = _jsonl(tmp_path / "in.jsonl", _params(hotel, 1))
+    (tmp_path / "in.failed.jsonl").mkdir()
+    run = await cli(hotel, "add", source)
+    assert run.code == 2
+    assert run.err.strip().splitlines() == [
+        f"mews-vouchers: error: the failures file {tmp_path / 'in.failed.jsonl'}: "
+        "cannot write: it is a directory"
+    ]
+    assert hotel.sim.requests == []
+
+
+async def test_an_existing_output_is_replaced_only_once_complete(
+    hotel: Hotel, tmp_path: Path
+) -> None:
+    """A run that fails before it has anything to write leaves an existing -o file as it was."""
+    out = tmp_path / "out.jsonl"
+    out.write_text("precious\n")
+    bad = _jsonl(tmp_path / "bad.jsonl", [{"Name": "no service"}])
+    listed = tmp_path / "listed.csv"
+    listed.write_text("precious\n")
+    add, listing = await _both(
+        cli(hotel, "add", bad, "-o", out),
+        cli(hotel, "list", "--service-id", str(hotel.service_id), "-o", listed,
+            MEWS_ACCESS_TOKEN="refused"),
+    )  # fmt: skip
+    assert (add.code, listing.code) == (2, 1), add.err + listing.err
+    assert out.read_text() == listed.read_text() == "precious\n"
+    assert sorted(os.listdir(tmp_path)) == ["bad.jsonl", "listed.csv", "out.jsonl"]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (a full disk)")
+@pytest.mark.parametrize("full", ["-o", "--failures"])
+async def test_an_output_lost_after_sending_costs_neither_the_other_nor_the_report(
+    hotel: Hotel, tmp_path: Path, full: str
+) -> None:
+    """A disk full after the writes: exit 3; the other file and the failed lines still come out."""
+    rows = _params(hotel, 4)
+    rows[3]["ServiceId"] = str(uuid.uuid4())  # refused: lines 3-4 fail, not applied
+    source = _jsonl(tmp_path / "in.jsonl", rows)
+    out, failures = tmp_path / "out.jsonl", tmp_path / "failed.jsonl"
+    paths = {"-o": out, "--failures": failures, full: Path("/dev/full")}
+    run = await cli(
+        hotel, "add", source, "--chunk-size", "2", "-o", paths["-o"], "--failures",
+        paths["--failures"],
+    )  # fmt: skip
+    assert run.code == 3, run.err
+    _no_traceback(run)
+    assert "2 items at lines 3-4 failed (NOT applied)" in run.err
+    assert "/dev/full: cannot write: No space left on device" in run.err
+    assert sorted(v["Name"] for v in _active(hotel)) == ["V0", "V1"]
+    if full == "-o":
+        assert "error: could not save -o: " in run.err
+        assert "the 2 vouchers added are not in it" in run.err
+        assert [json.loads(x)["Name"] for x in failures.read_text().splitlines()] == ["V2", "V3"]
+    else:
+        assert "error: could not save the failures file: " in run.err
+        assert "the items not added are at the lines listed above" in run.err
+        assert [json.loads(x)["Name"] for x in out.read_text().splitlines()] == ["V0", "V1"]
+
+
+# --- Ctrl-C --------------------------------------------------------------------------------
+
+_IN_FLIGHT = re.compile(
+    r"(\d+) items? at lines? (\d+)(?:-(\d+))? were being sent when the run stopped \(AMBIGUOUS"
+)
+
+
+async def _interrupted(hotel: Hotel, *args: str | Path, cwd: Path) -> Run:
+    """Run the CLI with -v, and send it SIGINT once two of its write requests were answered."""
+    async with await anyio.open_process(
+        [sys.executable, "-m", "mews_vouchers.cli", *map(str, args), "-v"],
+        env=_environment(hotel),
+        cwd=cwd,
+    ) as process:
+        assert process.stderr is not None
+        err = b""
+        with anyio.fail_after(20):
+            # The DEBUG log says when a request was answered.
+            while len(re.findall(rb"vouchers/(add|delete) .*status=200", err)) < 2:
+                err += await process.stderr.receive()
+            process.send_signal(signal.SIGINT)
+            async for chunk in process.stderr:
+                err += chunk
+            code = await process.wait()
+    # Requests that reached the simulator finish there (latency 0.1 s); then it is final.
+    await anyio.sleep(0.5)
+    lines = [line for line in err.decode().splitlines() if " DEBUG " not in line]
+    return Run(code, "", "\n".join(lines))
+
+
+def _ambiguous_lines(err: str) -> set[int]:
+    spans = [m.groups() for m in _IN_FLIGHT.finditer(err)]
+    return {n for _, low, high in spans for n in range(int(low), int(high or low) + 1)}
+
+
+@pytest.mark.parametrize("command", ["add", "delete"])
+async def test_ctrl_c_writes_every_item_not_known_to_be_stored_and_exits_130(
+    tmp_path: Path, command: str
+) -> None:
+    """SIGINT mid-run: each item not stored is in the failures file, in-flight ones AMBIGUOUS."""
+    async with MewsSimulator(seed=5, latency=0.1) as sim:
+        hotel = _seed(sim)
+        if command == "add":
+            rows = _params(hotel, 120)
+            keys = [row["ExternalIdentifier"] for row in rows]
+        else:
+            ids = sim.seed_vouchers(hotel.service_id, 120)
+            rows = [{"VoucherId": str(i), "Note": f"n{n}"} for n, i in enumerate(ids)]
+            keys = [str(i) for i in ids]
+        source = _jsonl(tmp_path / "in.jsonl", rows)
+        written = source.read_text().splitlines()
+        run = await _interrupted(
+            hotel, command, source, "--chunk-size", "10", "--max-concurrency", "2", cwd=tmp_path
+        )
+        assert run.code == 130, run.err
+        _no_traceback(run)
+        assert run.err.splitlines()[-1] == "mews-vouchers: error: interrupted"
+        assert "were never sent" in run.err
+        failed = (tmp_path / "in.failed.jsonl").read_text().splitlines()
+        assert set(failed) <= set(written)  # exactly as read
+        in_doubt = _ambiguous_lines(run.err)
+        active = _active(hotel)
+        if command == "add":
+            stored = Counter(v["ExternalIdentifier"] for v in active)
+            assert max(stored.values()) == 1
+        else:
+            stored = Counter(keys) - Counter(v["Id"] for v in active)  # deleted
+        assert 20 <= len(stored) < 120
+        for line, (text, key) in enumerate(zip(written, keys, strict=True), start=1):
+            if key not in stored:
+                assert text in failed, line  # not stored: never lost
+            elif text in failed:
+                assert line in in_doubt, line  # stored and retried: only if reported in doubt
+
+        # The line it prints to finish the job does exactly what is left.
+        advice = run.err.split("to retry them: mews-vouchers ")[1].splitlines()[0]
+        rerun = await cli(hotel, *advice.split())
+        assert rerun.code == 0, rerun.err
+        if command == "add":
+            assert Counter(v["ExternalIdentifier"] for v in _active(hotel)) == Counter(keys)
+        else:
+            assert _active(hotel) == []

@@ -6,6 +6,8 @@ line the user can open, and where its bytes lie, so that a failures file holds e
 what the user wrote for each failed item, ready to be fed back in.  Those bytes are cut
 from a private copy made while reading (stdin cannot be read twice, and a file may
 change while the writes run).
+
+Output files are checked before any request and replaced only once complete.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import os
 import re
 import sys
 import tempfile
@@ -44,6 +47,10 @@ SHOWN_PROBLEMS: Final = 50
 
 class UsageError(Exception):
     """A command line that cannot be run as given (exit status 2)."""
+
+
+class OutputError(Exception):
+    """A file that could not be written once the work was under way."""
 
 
 @attrs.frozen
@@ -313,25 +320,116 @@ def write_records(path: str, source: InputFile, spans: Iterable[tuple[int, int]]
             out.write(source.raw(start, end))
 
 
+# --- output files --------------------------------------------------------------------------
+
+
+def check_outputs(paths: Sequence[tuple[str, str]], input_path: str | None) -> None:
+    """Check that each output ``(what, path)`` can be written, else raise UsageError.
+
+    Two outputs, or an output and the input, may not be the same file.  Nothing is left
+    behind and no file is changed: one that exists is kept until a complete one replaces
+    it (see :func:`open_output`).
+    """
+    seen: list[tuple[str, str]] = []
+    if input_path is not None and input_path != STDIO:
+        seen.append(("the input", input_path))
+    for what, path in paths:
+        for other_what, other in seen:
+            if _same_file(path, other):
+                raise UsageError(f"{what} {path} is also {other_what}; give another file")
+        seen.append((what, path))
+        if path != STDIO:
+            problem = _unwritable(path)
+            if problem is not None:
+                raise UsageError(f"{what} {path}: cannot write: {problem}")
+
+
+def directory_of(path: str) -> str | None:
+    """Return the directory *path* is written in (None for stdout)."""
+    return None if path == STDIO else os.path.dirname(os.path.realpath(path))
+
+
+def _same_file(a: str, b: str) -> bool:
+    if a == STDIO or b == STDIO:
+        return a == b
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _unwritable(path: str) -> str | None:
+    """Return why *path* could not be written, or None; create nothing, change nothing."""
+    target = Path(os.path.realpath(path))
+    if not target.parent.is_dir():
+        return f"no such directory: {target.parent}"
+    if target.is_dir():
+        return "it is a directory"
+    if target.exists() and target.is_file() and not os.access(target, os.W_OK):
+        return "the file is not writable"
+    if target.exists() and not target.is_file():
+        return None  # a device or a pipe: written through, as it is
+    try:
+        # Written under a temporary name and renamed: the directory must take a new file.
+        fd, probe = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    os.close(fd)
+    os.unlink(probe)
+    return None
+
+
 @contextlib.contextmanager
 def open_output(path: str, *, binary: bool = False) -> Iterator[IO[Any]]:
-    """Open *path* for writing (``-``: stdout, which is flushed, not closed)."""
+    """Open *path* for writing (``-``: stdout); a file is replaced only once complete.
+
+    The file is written under a temporary name beside it and renamed over it at the end,
+    so that a run that fails never leaves it emptied or half written.  Raise OutputError
+    if it cannot be written.
+    """
     if path == STDIO:
         sys.stdout.flush()
         yield sys.stdout.buffer if binary else sys.stdout
         sys.stdout.flush()
         return
+    target = os.path.realpath(path)
+    mode = "wb" if binary else "w"
+    # newline="": the csv module writes its own line endings.
+    text = {} if binary else {"encoding": "utf-8", "newline": ""}
+    if os.path.exists(target) and not os.path.isfile(target):
+        try:
+            with open(target, mode, **text) as device:  # type: ignore[call-overload]
+                yield device
+        except OSError as exc:
+            raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from exc
+        return
     try:
-        # newline="": the csv module writes its own line endings.
-        file = (
-            open(path, "wb")  # noqa: SIM115
-            if binary
-            else open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        fd, temporary = tempfile.mkstemp(
+            dir=os.path.dirname(target), prefix=f".{os.path.basename(target)}.", suffix=".tmp"
         )
     except OSError as exc:
-        raise UsageError(f"{path}: cannot write: {exc}") from None
-    with file:
-        yield file
+        raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from exc
+    try:
+        with open(fd, mode, **text) as file:  # type: ignore[call-overload]
+            yield file
+        os.chmod(temporary, _mode_for(target))
+        os.replace(temporary, target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        if isinstance(exc, OSError):
+            raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from exc
+        raise
+
+
+def _mode_for(target: str) -> int:
+    """Return the permissions a new *target* gets: those of the file it replaces, else umask's."""
+    try:
+        return os.stat(target).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 # --- writing vouchers ----------------------------------------------------------------------
