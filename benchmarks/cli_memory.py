@@ -5,7 +5,7 @@
 
 For each input kind it generates a file of about ``--mb`` megabytes and a tiny one of the
 same kind, runs the dry run on each in a fresh process, and reads that process's peak
-resident set size (``ru_maxrss``).  The figure is the growth of the peak from the tiny
+resident set size (``VmHWM``).  The figure is the growth of the peak from the tiny
 file to the large one, as a ratio of the large file's size: a reader that holds the whole
 file (its text, its parsed records, its models) shows several times 1.0; a streaming
 reader stays near 0.
@@ -24,12 +24,18 @@ from pathlib import Path
 
 MB = 1024 * 1024
 SERVICE = str(uuid.UUID(int=1))
-# The child runs the command line and reports its own peak RSS (KiB on Linux) last on stderr.
+# The child runs the command line and reports its own peak RSS (KiB) last on stderr:
+# VmHWM where there is /proc, since a child's ru_maxrss starts at its parent's size.
 CHILD = (
     "import resource, sys\n"
     "from mews_vouchers.cli import main\n"
     "code = main(sys.argv[1:])\n"
-    "print(f'peak_rss_kib={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', file=sys.stderr)\n"
+    "try:\n"
+    "    with open('/proc/self/status') as status:\n"
+    "        peak = int(next(x for x in status if x.startswith('VmHWM:')).split()[1])\n"
+    "except OSError:\n"
+    "    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+    "print(f'peak_rss_kib={peak}', file=sys.stderr)\n"
     "sys.exit(code)\n"
 )
 
