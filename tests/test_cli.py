@@ -811,7 +811,7 @@ async def _interrupted(hotel: Hotel, *args: str | Path, cwd: Path) -> Run:
         err = b""
         with anyio.fail_after(20):
             # The DEBUG log says when a request was answered.
-            while len(re.findall(rb"vouchers/(add|delete) .*status=200", err)) < 2:
+            while len(re.findall(rb"vouchers/(add|update|delete) .*status=200", err)) < 2:
                 err += await process.stderr.receive()
             process.send_signal(signal.SIGINT)
             async for chunk in process.stderr:
@@ -828,7 +828,7 @@ def _ambiguous_lines(err: str) -> set[int]:
     return {n for _, low, high in spans for n in range(int(low), int(high or low) + 1)}
 
 
-@pytest.mark.parametrize("command", ["add", "delete"])
+@pytest.mark.parametrize("command", ["add", "update", "delete"])
 async def test_ctrl_c_writes_every_item_not_known_to_be_stored_and_exits_130(
     tmp_path: Path, command: str
 ) -> None:
@@ -840,8 +840,11 @@ async def test_ctrl_c_writes_every_item_not_known_to_be_stored_and_exits_130(
             keys = [row["ExternalIdentifier"] for row in rows]
         else:
             ids = sim.seed_vouchers(hotel.service_id, 120)
-            rows = [{"VoucherId": str(i), "Note": f"n{n}"} for n, i in enumerate(ids)]
             keys = [str(i) for i in ids]
+            rows = [
+                {"VoucherId": key, "Name": "Renamed"} if command == "update" else {"Id": key}
+                for key in keys
+            ]
         source = _jsonl(tmp_path / "in.jsonl", rows)
         written = source.read_text().splitlines()
         run = await _interrupted(
@@ -858,6 +861,8 @@ async def test_ctrl_c_writes_every_item_not_known_to_be_stored_and_exits_130(
         if command == "add":
             stored = Counter(v["ExternalIdentifier"] for v in active)
             assert max(stored.values()) == 1
+        elif command == "update":
+            stored = Counter(v["Id"] for v in active if v["Name"] == "Renamed")
         else:
             stored = Counter(keys) - Counter(v["Id"] for v in active)  # deleted
         assert 20 <= len(stored) < 120
@@ -873,5 +878,7 @@ async def test_ctrl_c_writes_every_item_not_known_to_be_stored_and_exits_130(
         assert rerun.code == 0, rerun.err
         if command == "add":
             assert Counter(v["ExternalIdentifier"] for v in _active(hotel)) == Counter(keys)
+        elif command == "update":
+            assert {v["Name"] for v in _active(hotel)} == {"Renamed"}
         else:
             assert _active(hotel) == []
