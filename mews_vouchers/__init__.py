@@ -3,6 +3,7 @@
 Start with :class:`MewsClient`; test against :class:`mews_vouchers.testing.MewsSimulator`.
 """
 
+from ._batching import WriteLedger, WriteState
 from ._client import MewsClient, __version__
 from ._config import RateLimit, RetryPolicy
 from ._constants import DEMO_URL, PRODUCTION_URL
@@ -86,5 +87,7 @@ __all__ = [
     "VoucherType",
     "VoucherUpdate",
     "VouchersResult",
+    "WriteLedger",
+    "WriteState",
     "__version__",
 ]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import attrs
 
-from ._batching import ChunkError, ProgressCallback, run_chunked
+from ._batching import ChunkError, ProgressCallback, WriteLedger, run_chunked
 from ._constants import (
     VOUCHER_CODES_ADD,
     VOUCHER_CODES_DELETE,
@@ -182,6 +182,7 @@ class _Resource:
         items: list[Any],
         send: Callable[[list[Any]], Awaitable[list[R]]],
         on_progress: ProgressCallback | None,
+        ledger: WriteLedger[R] | None = None,
         *,
         idempotent: bool = False,
     ) -> list[R]:
@@ -194,6 +195,7 @@ class _Resource:
                 send=send,
                 on_progress=on_progress,
                 split_timeouts=idempotent,
+                ledger=ledger,
             )
 
     async def _send_once(
@@ -248,6 +250,7 @@ class Vouchers(_Resource):
         *,
         enterprise_id: uuid.UUID | str | None = None,
         on_progress: ProgressCallback | None = None,
+        ledger: WriteLedger[Voucher] | None = None,
     ) -> list[Voucher]:
         """Add vouchers; return one :class:`Voucher` per input item, in input order.
 
@@ -261,7 +264,9 @@ class Vouchers(_Resource):
         eid = _enterprise(enterprise_id)
         if not items:
             return []
-        return await self._write(VOUCHERS_ADD, items, partial(self._add_chunk, eid), on_progress)
+        return await self._write(
+            VOUCHERS_ADD, items, partial(self._add_chunk, eid), on_progress, ledger
+        )
 
     async def _send_add(
         self, eid: uuid.UUID | None, chunk: list[VoucherParameters], record: AttemptRecord
@@ -317,6 +322,7 @@ class Vouchers(_Resource):
         *,
         enterprise_id: uuid.UUID | str | None = None,
         on_progress: ProgressCallback | None = None,
+        ledger: WriteLedger[Voucher] | None = None,
     ) -> list[Voucher]:
         """Update vouchers; return one :class:`Voucher` per input item, in input order.
 
@@ -336,7 +342,7 @@ class Vouchers(_Resource):
             parse = partial(_updated_in_input_order, chunk)
             return await self._idempotent_chunk(VOUCHERS_UPDATE, params, len(chunk), parse)
 
-        return await self._write(VOUCHERS_UPDATE, items, send, on_progress, idempotent=True)
+        return await self._write(VOUCHERS_UPDATE, items, send, on_progress, ledger, idempotent=True)
 
     async def delete(
         self,
@@ -344,6 +350,7 @@ class Vouchers(_Resource):
         *,
         enterprise_id: uuid.UUID | str | None = None,
         on_progress: ProgressCallback | None = None,
+        ledger: WriteLedger[uuid.UUID] | None = None,
     ) -> None:
         """Delete vouchers by id.
 
@@ -363,7 +370,7 @@ class Vouchers(_Resource):
             await self._idempotent_chunk(VOUCHERS_DELETE, params, len(chunk), _nothing)
             return chunk
 
-        await self._write(VOUCHERS_DELETE, ids, send, on_progress, idempotent=True)
+        await self._write(VOUCHERS_DELETE, ids, send, on_progress, ledger, idempotent=True)
         return None
 
     def _chains(
@@ -538,6 +545,7 @@ class VoucherCodes(_Resource):
         *,
         enterprise_id: uuid.UUID | str | None = None,
         on_progress: ProgressCallback | None = None,
+        ledger: WriteLedger[VoucherCode] | None = None,
     ) -> list[VoucherCode]:
         """Add voucher codes; return one :class:`VoucherCode` per input item, in input order.
 
@@ -557,7 +565,7 @@ class VoucherCodes(_Resource):
                 self._client, chunk, keys, partial(self._send_add, eid), partial(self._lookup, eid)
             )
 
-        return await self._write(VOUCHER_CODES_ADD, items, send, on_progress)
+        return await self._write(VOUCHER_CODES_ADD, items, send, on_progress, ledger)
 
     async def _send_add(
         self, eid: uuid.UUID | None, chunk: list[VoucherCodeParameters], record: AttemptRecord
@@ -601,6 +609,7 @@ class VoucherCodes(_Resource):
         *,
         enterprise_id: uuid.UUID | str | None = None,
         on_progress: ProgressCallback | None = None,
+        ledger: WriteLedger[uuid.UUID] | None = None,
     ) -> None:
         """Delete voucher codes by id (``.results`` of a partial failure: ids deleted)."""
         errors: Errors = []
@@ -618,7 +627,7 @@ class VoucherCodes(_Resource):
             await self._idempotent_chunk(VOUCHER_CODES_DELETE, params, len(chunk), _nothing)
             return chunk
 
-        await self._write(VOUCHER_CODES_DELETE, ids, send, on_progress, idempotent=True)
+        await self._write(VOUCHER_CODES_DELETE, ids, send, on_progress, ledger, idempotent=True)
         return None
 
     def _chains(

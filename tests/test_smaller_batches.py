@@ -14,10 +14,13 @@ from mews_vouchers import (
     MewsApiError,
     MewsClient,
     PayloadTooLargeError,
+    Voucher,
     VoucherCodeParameters,
     VoucherParameters,
     VoucherType,
     VoucherUpdate,
+    WriteLedger,
+    WriteState,
 )
 from mews_vouchers.testing import Fault, MewsSimulator
 
@@ -196,3 +199,20 @@ async def test_409_is_a_conflict_error_never_retried(
     sim.inject(Fault.CONFLICT, times=1, operation="vouchers/getAll")
     with pytest.raises(ConflictError):
         await client.vouchers.get_all(service_ids=[hotel.service_id])
+
+
+async def test_a_ledger_follows_a_chunk_split_in_halves(
+    client: MewsClient, sim: MewsSimulator, hotel: Hotel
+) -> None:
+    """The halves of a split chunk end SUCCEEDED in the ledger, with their results aligned."""
+    sim.inject(Fault.TOO_LARGE, times=1, operation="vouchers/add")
+    ledger: WriteLedger[Voucher] = WriteLedger()
+    added = await client.vouchers.add(
+        [voucher(hotel, f"s{i}") for i in range(6)],
+        enterprise_id=hotel.enterprise_id,
+        ledger=ledger,
+    )
+    assert ops(sim, "vouchers/add") == [6, 3, 3]
+    assert ledger.indices(WriteState.SUCCEEDED) == list(range(6))
+    assert [ledger.result(i) for i in range(6)] == added
+    assert ledger.failures == []

@@ -1,8 +1,11 @@
 """The command line: arguments, configuration, and how each outcome becomes an exit status.
 
-Exit status: 0 when everything was done, 1 when some items (or the whole operation)
-failed, 2 for a usage, configuration or input error (in which case nothing was sent).
-Expected failures print one ``mews-vouchers: error: ...`` line on stderr, never a
+Exit status: 0 when everything was done; 1 when some items (or the whole operation)
+failed, the items not stored being in the failures file; 2 for a usage, configuration
+or input error, in which case nothing was sent; 3 when writes were sent but an output
+file (``-o`` or the failures file) could not be saved, the messages saying what was
+done; 130 when interrupted (Ctrl-C), after writing the items not stored to the failures
+file.  Expected failures print one ``mews-vouchers: error: ...`` line on stderr, never a
 traceback, and never a whole token.
 """
 
@@ -29,7 +32,7 @@ from .._config import RateLimit
 from .._constants import DEMO_URL, MAX_ITEMS_PER_REQUEST, MAX_PAGE_SIZE, MIN_PAGE_SIZE
 from .._errors import MewsConfigError, MewsError, MewsValidationError, unwrap_group
 from .._models import ActivityState
-from ._io import FORMATS, InputError, UsageError
+from ._io import FORMATS, InputError, OutputError, UsageError
 from ._progress import Bars
 
 PROG: Final = "mews-vouchers"
@@ -39,6 +42,8 @@ DEFAULT_CLIENT: Final = "mews-vouchers-cli"
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 EXIT_USAGE: Final = 2
+EXIT_UNSAVED: Final = 3
+"""Writes were sent, but an output file could not be saved: do not simply rerun."""
 EXIT_INTERRUPTED: Final = 130
 
 NoLimit = Literal[False]
@@ -229,7 +234,9 @@ Bulk voucher operations on the Mews Connector API.
 Configuration comes from MEWS_CLIENT_TOKEN, MEWS_ACCESS_TOKEN, MEWS_CLIENT and
 MEWS_BASE_URL, or from the flags of the same names (flags win).
 
-exit status: 0 done, 1 some items failed, 2 usage, configuration or input error
+exit status: 0 done; 1 some items failed (see the failures file); 2 usage,
+configuration or input error, nothing was sent; 3 writes were sent but an output
+file could not be saved; 130 interrupted (the items not stored are in the failures file)
 """
 
 _EPILOG = """\
@@ -248,8 +255,10 @@ FILE is JSONL (one object per line) or CSV (a header row), by its extension
 (.jsonl, .ndjson, .csv) or --input-format. Keys are the API's names (ServiceId)
 or snake_case (service_id). In CSV, AssignedRateIds holds ids separated by ';'.
 Problems are reported with their line numbers, and then nothing is sent.
-Items that fail are written to a failures file in the same format: rerun the
-command with that file to retry exactly them.
+Items not stored (they failed, or Ctrl-C stopped the run before they were sent)
+are written, as read, to a failures file in the same format: rerun the command
+with that file to do exactly what is left. Output files are checked before any
+request and replaced only once complete.
 """
 
 _UPDATE_HELP = """\
@@ -540,7 +549,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, MewsConfigError, MewsValidationError) as exc:
         error(str(exc))
         return EXIT_USAGE
-    except MewsError as exc:
+    except (MewsError, OutputError) as exc:
         error(str(exc))
         return EXIT_FAILED
     except BrokenPipeError:

@@ -1,46 +1,51 @@
 """The commands that talk to the API: ``list``, ``add``, ``update`` and ``delete``.
 
-The writes share one shape: read and validate the whole file (nothing is sent if any
-line is wrong), send through the SDK with a progress bar, then report.  Items that fail
-are written back, exactly as they were read, to a failures file in the input's format,
-so that running the same command on that file retries exactly them.
+The writes share one shape: check that every output file can be written, read and
+validate the whole file (nothing is sent if any line is wrong), send through the SDK with
+a progress bar, then report.  Items that were not stored, because they failed or because
+the run was interrupted, are written back, exactly as they were read, to a failures file
+in the input's format, so that running the same command on that file does what is left.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from itertools import groupby
 from typing import Any, Final
 
+import anyio
 import attrs
-import orjson
 from rich.console import Console
 from rich.table import Table
 
-from .._batching import plan_chunks
+from .._batching import WriteLedger, WriteState, plan_chunks
 from .._client import MewsClient
 from .._constants import DEFAULT_CHUNK_SIZE, VOUCHERS_ADD, VOUCHERS_DELETE, VOUCHERS_UPDATE
-from .._errors import BulkOperationError, ChunkFailure
+from .._errors import BulkOperationError
 from .._models import ActivityState, Voucher, VoucherParameters
-from ._app import EXIT_FAILED, EXIT_OK, PROG, Ui, error, make_client
+from ._app import EXIT_FAILED, EXIT_OK, EXIT_UNSAVED, PROG, Ui, error, make_client
 from ._io import (
     STDIO,
     InputFile,
-    Record,
+    OutputError,
     UsageError,
     VoucherWriter,
+    check_outputs,
+    directory_of,
     failures_path,
     format_of,
     open_output,
     output_format,
-    read_input,
     write_records,
 )
-from ._records import voucher_ids, voucher_parameters, voucher_updates
+from ._records import Parsed, voucher_ids, voucher_parameters, voucher_updates
 
 _ID_ARGUMENTS: Final = "--id"
 _TABLE_COLUMNS: Final = ("Id", "Name", "Type", "Active", "ExternalIdentifier", "UpdatedUtc")
@@ -81,6 +86,8 @@ async def list_command(args: argparse.Namespace, ui: Ui) -> int:
     fmt = _list_format(args)
     if fmt == "table" and args.output not in (None, STDIO):
         raise UsageError("--format table writes to the terminal; use jsonl or csv with -o")
+    if args.output is not None:
+        check_outputs([("-o", args.output)], None)
     client = make_client(args, page_size=args.page_size)
     async with client:
         meter = _Meter(client)
@@ -102,6 +109,7 @@ async def list_command(args: argparse.Namespace, ui: Ui) -> int:
                         rows.append(voucher)
                         bar(1)
             else:
+                # Replaced only once the listing is complete: a failed one leaves it as it was.
                 with open_output(args.output or STDIO) as out:
                     writer = VoucherWriter(out, "csv" if fmt == "csv" else "jsonl")
                     async with stream:
@@ -151,10 +159,7 @@ _UPDATE = _Write(command="update", operation=VOUCHERS_UPDATE, doing="Updating", 
 _DELETE = _Write(command="delete", operation=VOUCHERS_DELETE, doing="Deleting", done="Deleted")
 
 Send = Callable[..., Awaitable[Any]]
-
-
-def _read(args: argparse.Namespace) -> InputFile:
-    return read_input(args.file, format_of(args.file, args.input_format))
+Parse = Callable[..., Parsed[Any]]
 
 
 def _chunk_size(args: argparse.Namespace) -> int:
@@ -173,87 +178,165 @@ def _print_plan(write: _Write, source: InputFile, count: int, chunk_size: int) -
     )
 
 
-async def _send(
-    send: Send,
-    items: list[Any],
-    args: argparse.Namespace,
-    ui: Ui,
-    label: str,
-) -> tuple[list[Any], list[ChunkFailure[Any]]]:
-    """Send *items*; return the results aligned with them (None: failed) and the failures."""
-    with ui.bars() as bars:
-        bar = bars.bar(label, len(items))
-        try:
-            results = await send(items, enterprise_id=args.enterprise_id, on_progress=bar)
-        except BulkOperationError as exc:
-            return exc.results, exc.failures
-    return (list(results) if results is not None else list(items)), []
+@attrs.frozen
+class _Group:
+    """Items that were not stored, for one reason: a line of the report."""
+
+    positions: list[int]
+    what: str
+    ambiguous: bool
 
 
-def _span(source: InputFile, positions: Sequence[int]) -> str:
-    lines = [source.records[p].line for p in positions]
+@attrs.define
+class _Outcome:
+    """What became of every item of a write, from the SDK's ledger."""
+
+    results: list[Any]
+    groups: list[_Group] = attrs.Factory(list)
+
+    @property
+    def not_stored(self) -> list[int]:
+        return sorted(p for group in self.groups for p in group.positions)
+
+    @property
+    def ambiguous(self) -> int:
+        return sum(len(group.positions) for group in self.groups if group.ambiguous)
+
+
+_AMBIGUOUS: Final = "AMBIGUOUS: they may have been applied"
+
+
+def _outcome(results: list[Any], positions: Sequence[int], ledger: WriteLedger[Any]) -> _Outcome:
+    """Read the ledger of the items sent (at *positions* of the input) into an outcome."""
+    outcome = _Outcome(results)
+    if not ledger.started:
+        # Nothing to send, or stopped before the first request: nothing was sent.
+        if positions:
+            outcome.groups.append(_Group(list(positions), "were never sent", False))
+        return outcome
+    for index in ledger.indices(WriteState.SUCCEEDED):
+        results[positions[index]] = ledger.result(index)
+    for failure in ledger.failures:
+        outcome.groups.append(
+            _Group(
+                [positions[i] for i in failure.indices],
+                f"failed ({_AMBIGUOUS if failure.ambiguous else 'NOT applied'}): {failure.error}",
+                failure.ambiguous,
+            )
+        )
+    # Consecutive runs: one line per chunk in flight, and one for the tail never sent.
+    for state, what, ambiguous in (
+        (WriteState.IN_FLIGHT, f"were being sent when the run stopped ({_AMBIGUOUS})", True),
+        (WriteState.NOT_SENT, "were never sent", False),
+    ):
+        indices = ledger.indices(state)
+        for _, run in groupby(enumerate(indices), key=lambda pair: pair[1] - pair[0]):
+            outcome.groups.append(_Group([positions[i] for _, i in run], what, ambiguous))
+    return outcome
+
+
+def _span(parsed: Parsed[Any], positions: Sequence[int], source: InputFile) -> str:
+    lines = [parsed.lines[p] for p in positions]
     unit = "--id argument" if source.source == _ID_ARGUMENTS else "line"
     low, high = min(lines), max(lines)
     return f"{unit} {low}" if low == high else f"{unit}s {low}-{high}"
 
 
-def _report_failures(
-    write: _Write,
-    args: argparse.Namespace,
-    source: InputFile,
-    positions: Sequence[int],
-    failures: Sequence[ChunkFailure[Any]],
-    total: int,
-) -> None:
-    """Say what failed, chunk by chunk, and write the failed items to the failures file."""
-    failed: list[int] = []
-    ambiguous = 0
-    for failure in failures:
-        where = [positions[i] for i in failure.indices]
-        failed += where
-        outcome = "NOT applied"
-        if failure.ambiguous:
-            ambiguous += len(where)
-            outcome = "AMBIGUOUS: they may have been applied"
-        print(
-            f"{PROG}: {write.operation}: {_count(len(where), 'item')} at {_span(source, where)} "
-            f"failed ({outcome}): {failure.error}",
-            file=sys.stderr,
-        )
-    destination = args.failures or (
-        f"{PROG}-{write.command}.failed.jsonl"
-        if source.source == _ID_ARGUMENTS
-        else failures_path(source.source, source.format)
-    )
-    write_records(destination, source, sorted(failed))
-    rerun = f"{PROG} {write.command} {destination}"
-    if args.enterprise_id is not None:
-        rerun += f" --enterprise-id {args.enterprise_id}"
-    note = ""
-    if ambiguous:
-        note = f" ({ambiguous:,} ambiguous)"
-        if write is _ADD:
-            rerun += " --skip-existing"
-    error(
-        f"{len(failed):,} of {_count(total, write.noun)} failed{note}; written to "
-        f"{destination}; to retry them: {rerun}"
-    )
-    if ambiguous and write is _ADD:
-        print(
-            f"{PROG}: note: --skip-existing skips the ambiguous items that were applied only if "
-            "they have an ExternalIdentifier; check the others with `list` first",
-            file=sys.stderr,
-        )
-
-
-def _write_output(args: argparse.Namespace, ui: Ui, vouchers: Sequence[Voucher | None]) -> None:
-    if not getattr(args, "output", None):
+@contextlib.contextmanager
+def _ctrl_c_ignored() -> Iterator[None]:
+    """Ignore Ctrl-C while the outcome is reported: a second one must not lose the report."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: signals are not ours to handle
+        yield
         return
-    with open_output(args.output) as out:
-        writer = VoucherWriter(out, output_format(args.output))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@attrs.frozen(kw_only=True)
+class _Run:
+    """One write command's input, options and output files, for its report."""
+
+    write: _Write
+    args: argparse.Namespace
+    ui: Ui
+    source: InputFile
+    parsed: Parsed[Any]
+    failures: str
+    output: str | None
+
+
+def _report(run: _Run, outcome: _Outcome, *, stopped: bool) -> bool:
+    """Report what was not stored and write the failures file and -o; return False if unsaved.
+
+    Each file is written on its own, so that one that cannot be written costs neither the
+    other nor the lines of the report.
+    """
+    write, args = run.write, run.args
+    total = run.parsed.count
+    for group in outcome.groups:
+        print(
+            f"{PROG}: {write.operation}: {_count(len(group.positions), 'item')} at "
+            f"{_span(run.parsed, group.positions, run.source)} {group.what}",
+            file=sys.stderr,
+        )
+    saved = True
+    missing = outcome.not_stored
+    if missing:
+        try:
+            write_records(run.failures, run.source, (run.parsed.span(p) for p in missing))
+        except OutputError as exc:
+            saved = False
+            error(
+                f"could not save the failures file: {exc}; the items not "
+                f"{write.done.lower()} are at the lines listed above"
+            )
+        else:
+            rerun = f"{PROG} {write.command} {run.failures}"
+            if args.enterprise_id is not None:
+                rerun += f" --enterprise-id {args.enterprise_id}"
+            note = f" ({outcome.ambiguous:,} ambiguous)" if outcome.ambiguous else ""
+            if outcome.ambiguous and write is _ADD:
+                rerun += " --skip-existing"
+            head = (
+                f"{len(missing):,} of {_count(total, write.noun)} not known to be "
+                f"{write.done.lower()}{note}"
+                if stopped
+                else f"{len(missing):,} of {_count(total, write.noun)} failed{note}"
+            )
+            message = f"{head}; written to {run.failures}; to retry them: {rerun}"
+            if stopped:
+                print(f"{PROG}: {message}", file=sys.stderr)
+            else:
+                error(message)
+            if outcome.ambiguous and write is _ADD:
+                print(
+                    f"{PROG}: note: --skip-existing skips the ambiguous items that were applied "
+                    "only if they have an ExternalIdentifier; check the others with `list` first",
+                    file=sys.stderr,
+                )
+    if run.output:
+        try:
+            _write_output(run.output, run.ui, outcome.results)
+        except OutputError as exc:
+            saved = False
+            done = sum(r is not None for r in outcome.results)
+            error(
+                f"could not save -o: {exc}; the {_count(done, write.noun)} "
+                f"{write.done.lower()} are not in it"
+            )
+    return saved
+
+
+def _write_output(path: str, ui: Ui, vouchers: Sequence[Voucher | None]) -> None:
+    with open_output(path) as out:
+        writer = VoucherWriter(out, output_format(path))
         writer.write_all([v for v in vouchers if v is not None])
-    if args.output != STDIO:
-        ui.status(f"Wrote {_count(writer.count, 'voucher')} to {args.output}.")
+    if path != STDIO:
+        ui.status(f"Wrote {_count(writer.count, 'voucher')} to {path}.")
 
 
 async def _existing(
@@ -280,60 +363,126 @@ async def _write_command(
     write: _Write,
     args: argparse.Namespace,
     ui: Ui,
-    source: InputFile,
-    items: list[Any],
+    open_source: Callable[..., InputFile],
+    parse: Parse,
     send: Callable[[MewsClient], Send],
 ) -> int:
-    if args.dry_run:
-        _print_plan(write, source, len(items), _chunk_size(args))
-        return EXIT_OK
+    """Check the outputs, read the input, send it and report; return the exit status."""
+    fmt = "jsonl" if args.file is None else format_of(args.file, args.input_format)
+    failures = args.failures or (
+        f"{PROG}-{write.command}.failed.jsonl"
+        if args.file is None
+        else failures_path("<stdin>" if args.file == STDIO else args.file, fmt)
+    )
+    output = getattr(args, "output", None)
+    # Before anything is read or sent: a run must not write to Mews and then fail to
+    # save what it did.
+    check_outputs(
+        [("-o", output)] * bool(output)
+        + [("--failures" if args.failures else "the failures file", failures)],
+        args.file,
+    )
+    copy_dir = directory_of(failures)
+    with open_source(fmt=fmt, copy=not args.dry_run, copy_dir=copy_dir) as source:
+        parsed = parse(source, keep=not args.dry_run)
+        if args.dry_run:
+            _print_plan(write, source, parsed.count, _chunk_size(args))
+            return EXIT_OK
+        run = _Run(
+            write=write,
+            args=args,
+            ui=ui,
+            source=source,
+            parsed=parsed,
+            failures=failures,
+            output=output,
+        )
+        return await _send(run, send)
+
+
+async def _send(run: _Run, send: Callable[[MewsClient], Send]) -> int:
+    write, args, ui = run.write, run.args, run.ui
+    items = run.parsed.items
     results: list[Any] = [None] * len(items)
     positions = list(range(len(items)))
+    ledger: WriteLedger[Any] = WriteLedger()
+    skipped = 0
     client = make_client(args, chunk_size=args.chunk_size)
-    async with client:
-        meter = _Meter(client)
-        skipped = 0
-        if getattr(args, "skip_existing", False):
-            found = await _existing(client, items, args.enterprise_id)
-            for i, item in enumerate(items):
-                results[i] = found.get((item.service_id, item.external_identifier))
-            positions = [i for i in positions if results[i] is None]
-            skipped = len(items) - len(positions)
-        sent, failures = await _send(
-            send(client),
-            [items[i] for i in positions],
-            args,
-            ui,
-            f"{write.doing} {write.noun}s",
-        )
-    for position, result in zip(positions, sent, strict=True):
-        results[position] = result
-    done = len(positions) - sum(len(f.indices) for f in failures)
-    message = f"{write.done} {_count(done, write.noun)} ({meter.summary()})"
-    if skipped:
-        message += f"; skipped {skipped:,} that already existed"
-    ui.status(message + ".")
-    if write is not _DELETE:
-        _write_output(args, ui, results)
-    if failures:
-        _report_failures(write, args, source, positions, failures, len(items))
-        return EXIT_FAILED
-    return EXIT_OK
+    meter = _Meter(client)
+    try:
+        async with client:
+            if getattr(args, "skip_existing", False):
+                found = await _existing(client, items, args.enterprise_id)
+                for i, item in enumerate(items):
+                    results[i] = found.get((item.service_id, item.external_identifier))
+                positions = [i for i in positions if results[i] is None]
+                skipped = len(items) - len(positions)
+            with ui.bars() as bars:
+                bar = bars.bar(f"{write.doing} {write.noun}s", len(positions))
+                with contextlib.suppress(BulkOperationError):  # the ledger tells it all
+                    await send(client)(
+                        [items[i] for i in positions],
+                        enterprise_id=args.enterprise_id,
+                        on_progress=bar,
+                        ledger=ledger,
+                    )
+    except BaseException as exc:
+        # Interrupted (Ctrl-C cancels the run) or failed: still say what was stored.
+        if ledger.started:
+            with _ctrl_c_ignored():
+                outcome = _outcome(results, positions, ledger)
+                done = len(positions) - len(outcome.not_stored)
+                how = "interrupted" if _interrupted(exc) else "stopped by an error"
+                ui.status(
+                    f"{write.done} {_count(done, write.noun)} before the run was {how} "
+                    f"({meter.summary()})."
+                )
+                _report(run, outcome, stopped=True)
+        elif _interrupted(exc):
+            ui.status(f"Interrupted before any {write.noun} was sent: nothing was written.")
+        raise
+    with _ctrl_c_ignored():
+        outcome = _outcome(results, positions, ledger)
+        done = len(positions) - len(outcome.not_stored)
+        message = f"{write.done} {_count(done, write.noun)} ({meter.summary()})"
+        if skipped:
+            message += f"; skipped {skipped:,} that already existed"
+        ui.status(message + ".")
+        saved = _report(run, outcome, stopped=False)
+    if not saved:
+        return EXIT_UNSAVED
+    return EXIT_FAILED if outcome.groups else EXIT_OK
+
+
+def _interrupted(exc: BaseException) -> bool:
+    return isinstance(exc, KeyboardInterrupt | anyio.get_cancelled_exc_class())
+
+
+def _file_source(args: argparse.Namespace) -> Callable[..., InputFile]:
+    def open_source(*, fmt: Any, copy: bool, copy_dir: str | None) -> InputFile:
+        return InputFile(args.file, fmt, copy=copy, copy_dir=copy_dir)
+
+    return open_source
+
+
+def _ids_source(args: argparse.Namespace) -> Callable[..., InputFile]:
+    def open_source(*, fmt: Any, copy: bool, copy_dir: str | None) -> InputFile:
+        return InputFile.of_ids(args.id, source=_ID_ARGUMENTS)
+
+    return open_source
 
 
 async def add_command(args: argparse.Namespace, ui: Ui) -> int:
     """Add the vouchers of a JSONL or CSV file."""
-    source = _read(args)
-    items = voucher_parameters(source)
-    return await _write_command(_ADD, args, ui, source, items, lambda client: client.vouchers.add)
+    return await _write_command(
+        _ADD, args, ui, _file_source(args), voucher_parameters, lambda c: c.vouchers.add
+    )
 
 
 async def update_command(args: argparse.Namespace, ui: Ui) -> int:
     """Update the vouchers named in a JSONL or CSV file."""
-    source = _read(args)
-    items = voucher_updates(source)
     return await _write_command(
-        _UPDATE, args, ui, source, items, lambda client: client.vouchers.update
+        _UPDATE, args, ui, _file_source(args), voucher_updates, lambda c: c.vouchers.update
     )
 
 
@@ -341,16 +490,7 @@ async def delete_command(args: argparse.Namespace, ui: Ui) -> int:
     """Delete the vouchers named in a file or by ``--id``."""
     if (args.file is None) == (args.id is None):
         raise UsageError("delete takes either FILE or --id ID ..., not both and not neither")
-    if args.file is not None:
-        source = _read(args)
-        ids = voucher_ids(source)
-    else:
-        ids = list(args.id)
-        records = [
-            Record(n, {"VoucherId": str(i)}, orjson.dumps({"VoucherId": str(i)}).decode())
-            for n, i in enumerate(ids, start=1)
-        ]
-        source = InputFile(source=_ID_ARGUMENTS, format="jsonl", records=records)
+    open_source = _ids_source(args) if args.file is None else _file_source(args)
     return await _write_command(
-        _DELETE, args, ui, source, ids, lambda client: client.vouchers.delete
+        _DELETE, args, ui, open_source, voucher_ids, lambda c: c.vouchers.delete
     )

@@ -7,16 +7,22 @@ empty is not updated; in JSONL a value may be given plainly (``"Name": "x"``) or
 API's wire form (``"Name": {"Value": "x"}``), and ``{"Value": null}`` clears the field;
 in CSV a cell holding exactly ``null`` clears it.
 
-After the models are built, the SDK's own validation runs over all of them, and each of
-its paths (``params[3].name``) is mapped back to the line of item 3.
+Records are streamed: each is turned into a model and checked by the SDK's own
+validation at once (its paths, ``params[0].name``, placed at the record's line), then
+dropped.  A dry run keeps no model at all; a real run keeps the models and, per item, its
+line and where its bytes lie, but neither the records nor their text.  Only the first
+problems are kept, however bad the file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
-from collections.abc import Callable, Sequence
-from typing import Any, Final, TypeVar
+from array import array
+from collections.abc import Callable, Iterator, Sequence
+from itertools import pairwise
+from typing import Any, Final, Generic, TypeVar
 
 import attrs
 
@@ -24,7 +30,7 @@ from .._converter import pascal
 from .._errors import MewsValidationError
 from .._models import VoucherParameters, VoucherType, VoucherUpdate, to_uuid
 from .._validation import validate_voucher_parameters, validate_voucher_updates
-from ._io import LIST_SEPARATOR, InputError, InputFile, Problem
+from ._io import LIST_SEPARATOR, SHOWN_PROBLEMS, InputError, InputFile, Problem, Record
 
 T = TypeVar("T")
 
@@ -127,6 +133,92 @@ def _json_value(field: str, value: object, *, update: bool) -> object:
     return value
 
 
+@attrs.define
+class Parsed(Generic[T]):
+    """The items read from an input file, each with its line and the span of its bytes.
+
+    A dry run keeps none of them (``kept`` false): only ``count``.
+    """
+
+    kept: bool
+    count: int = 0
+    items: list[T] = attrs.Factory(list)
+    lines: array[int] = attrs.Factory(lambda: array("Q"))
+    _spans: array[int] = attrs.Factory(lambda: array("Q"))
+
+    def add(self, item: T, record: Record) -> None:
+        """Count *item*, and keep it with where it came from unless this is a dry run."""
+        self.count += 1
+        if self.kept:
+            self.items.append(item)
+            self.lines.append(record.line)
+            self._spans.extend((record.start, record.end))
+
+    def span(self, index: int) -> tuple[int, int]:
+        """Return where the bytes of item *index* lie in the input."""
+        return self._spans[2 * index], self._spans[2 * index + 1]
+
+
+class _Problems:
+    """The problems met in one input file: the first few kept, all counted."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.kept: list[Problem] = []
+        self.total = 0
+
+    def add(self, problem: Problem) -> None:
+        self.total += 1
+        if len(self.kept) < SHOWN_PROBLEMS:
+            self.kept.append(problem)
+
+    def raise_any(self) -> None:
+        if self.total:
+            raise InputError(self.source, self.kept, self.total)
+
+
+class _RepeatedKeys:
+    """Finds 16-byte keys given more than once, in 20 bytes per key, so a dry run stays small.
+
+    The keys are kept packed in 256 buckets (by a hash, so that keys alike, such as
+    time-ordered ids, still spread) and sorted one bucket at a time at the end; a set
+    of UUIDs would cost about five times as much.
+    """
+
+    def __init__(self) -> None:
+        self._ids = [bytearray() for _ in range(256)]
+        self._lines = [array("L") for _ in range(256)]
+
+    def add(self, key: bytes, line: int) -> None:
+        bucket = hash(key) & 0xFF
+        self._ids[bucket] += key
+        self._lines[bucket].append(line)
+
+    def repeats(self) -> Iterator[tuple[int, int]]:
+        """Yield ``(line, first_line)`` for each key that an earlier line already gave."""
+        for ids, lines in zip(self._ids, self._lines, strict=True):
+            # Stable: among equal ids the earliest line comes first.
+            order = sorted(range(len(lines)), key=lambda j: ids[16 * j : 16 * j + 16])
+            first = None
+            for a, b in pairwise(order):
+                if ids[16 * a : 16 * a + 16] == ids[16 * b : 16 * b + 16]:
+                    first = lines[a] if first is None else first
+                    yield lines[b], first
+                else:
+                    first = None
+
+
+def _voucher_key(item: object) -> bytes | None:
+    """The key that must not repeat in one input: the voucher of an update, or the
+    (service, external identifier) of an add, hashed to 16 bytes (the SDK refuses both)."""
+    if isinstance(item, VoucherUpdate):
+        return item.voucher_id.bytes
+    if isinstance(item, VoucherParameters) and item.external_identifier is not None:
+        text = item.service_id.bytes + item.external_identifier.encode("utf-8", "surrogatepass")
+        return hashlib.blake2b(text, digest_size=16).digest()
+    return None
+
+
 def _build(
     source: InputFile,
     cls: Callable[..., T],
@@ -134,19 +226,25 @@ def _build(
     *,
     update: bool,
     required: Sequence[str],
-) -> tuple[list[T], list[int], list[Problem]]:
-    """Build a model per record; return those built, their lines, and the problems met."""
+    validate: Callable[[Sequence[object]], None],
+    keep: bool,
+) -> Parsed[T]:
+    """Build and validate a model per record; raise InputError listing the problems met."""
     accepted = _accepted(names)
+    problems = _Problems(source.source)
     header_keys = None
-    problems = list(source.problems)
     if source.header is not None:
         header_keys = _resolve_keys(source.header, names, accepted)
         if header_keys.problems:
             # The header's line is 1; nothing below it can be read without it.
-            return [], [], [Problem(1, message) for message in header_keys.problems] + problems
-    items: list[T] = []
-    lines: list[int] = []
-    for record in source.records:
+            raise InputError(source.source, [Problem(1, m) for m in header_keys.problems])
+    parsed: Parsed[T] = Parsed(kept=keep)
+    repeats = _RepeatedKeys()
+    repeated = "VoucherId" if update else "ExternalIdentifier"
+    for record in source.records():
+        if isinstance(record, Problem):
+            problems.add(record)
+            continue
         keys = header_keys or _resolve_keys(list(record.values), names, accepted)
         errors = list(keys.problems)
         kwargs: dict[str, object] = {}
@@ -166,25 +264,26 @@ def _build(
                 continue
             kwargs[field] = _voucher_type(value) if field == "type" else value
         errors += [f"{pascal(name)}: required" for name in required if name not in kwargs]
+        item = None
         if not errors:
             try:
-                items.append(cls(**kwargs))
-                lines.append(record.line)
+                item = cls(**kwargs)
+                validate([item])
             except MewsValidationError as exc:
-                errors += [f"{display(path)}: {message}" for path, message in exc.errors]
-        problems += [Problem(record.line, message) for message in errors]
-    return items, lines, problems
-
-
-def _validate(
-    items: Sequence[object], lines: Sequence[int], validate: Callable[[Sequence[object]], None]
-) -> list[Problem]:
-    """Run the SDK's validation and place each of its paths at the line of its item."""
-    try:
-        validate(items)
-    except MewsValidationError as exc:
-        return [_place(path, message, lines) for path, message in exc.errors]
-    return []
+                found = [_place(path, message, [record.line]) for path, message in exc.errors]
+                errors += [problem.message for problem in found]
+        if errors or item is None:
+            for message in errors:
+                problems.add(Problem(record.line, message))
+            continue
+        repeat_key = _voucher_key(item)
+        if repeat_key is not None:
+            repeats.add(repeat_key, record.line)
+        parsed.add(item, record)
+    for line, first in repeats.repeats():
+        problems.add(Problem(line, f"{repeated}: repeats the {repeated} of line {first}"))
+    problems.raise_any()
+    return parsed
 
 
 def _place(path: str, message: str, lines: Sequence[int]) -> Problem:
@@ -199,58 +298,62 @@ def _place(path: str, message: str, lines: Sequence[int]) -> Problem:
     return Problem(line, f"{display(match[2])}: {message}" if match[2] else message)
 
 
-def voucher_parameters(source: InputFile) -> list[VoucherParameters]:
-    """Return one VoucherParameters per record, or raise InputError with every problem."""
-    items, lines, problems = _build(
-        source, VoucherParameters, _ADD_FIELDS, update=False, required=_REQUIRED_ADD
+def voucher_parameters(source: InputFile, *, keep: bool = True) -> Parsed[VoucherParameters]:
+    """Return one VoucherParameters per record, or raise InputError with the problems."""
+    return _build(
+        source,
+        VoucherParameters,
+        _ADD_FIELDS,
+        update=False,
+        required=_REQUIRED_ADD,
+        validate=validate_voucher_parameters,
+        keep=keep,
     )
-    # The items that could be built are validated too, so one run reports every problem.
-    problems += _validate(items, lines, validate_voucher_parameters)
-    if problems:
-        raise InputError(source.source, problems)
-    return items
 
 
-def voucher_updates(source: InputFile) -> list[VoucherUpdate]:
-    """Return one VoucherUpdate per record, or raise InputError with every problem."""
-    items, lines, problems = _build(
-        source, VoucherUpdate, _UPDATE_FIELDS, update=True, required=("voucher_id",)
+def voucher_updates(source: InputFile, *, keep: bool = True) -> Parsed[VoucherUpdate]:
+    """Return one VoucherUpdate per record, or raise InputError with the problems."""
+    return _build(
+        source,
+        VoucherUpdate,
+        _UPDATE_FIELDS,
+        update=True,
+        required=("voucher_id",),
+        validate=validate_voucher_updates,
+        keep=keep,
     )
-    problems += _validate(items, lines, validate_voucher_updates)
-    if problems:
-        raise InputError(source.source, problems)
-    return items
 
 
-def voucher_ids(source: InputFile) -> list[uuid.UUID]:
+def voucher_ids(source: InputFile, *, keep: bool = True) -> Parsed[uuid.UUID]:
     """Return the ``VoucherId`` (or ``Id``) of each record; other keys are ignored.
 
     Ignoring them lets the output of ``list`` be fed straight to ``delete``.
     """
-    problems = list(source.problems)
-    ids: list[uuid.UUID] = []
+    problems = _Problems(source.source)
+    parsed: Parsed[uuid.UUID] = Parsed(kept=keep)
 
     def id_key(keys: Sequence[str]) -> str | None:
         by_norm = {_norm(key): key for key in keys}
         return next((by_norm[k] for k in _ID_KEYS if k in by_norm), None)
 
-    column = None
-    if source.header is not None:
-        column = id_key(source.header)
-        if column is None and source.records:
+    column = None if source.header is None else id_key(source.header)
+    for record in source.records():
+        if isinstance(record, Problem):
+            problems.add(record)
+            continue
+        if source.header is not None and column is None:
             raise InputError(source.source, [Problem(1, "no VoucherId (or Id) column")])
-    for record in source.records:
         key = column or id_key(list(record.values))
         value = record.values.get(key) if key is not None else None
         if isinstance(value, str):
             value = value.strip()
         if value is None or value == "":
-            problems.append(Problem(record.line, "VoucherId: required"))
+            problems.add(Problem(record.line, "VoucherId: required"))
             continue
         try:
-            ids.append(to_uuid(value, "VoucherId"))
+            parsed.add(to_uuid(value, "VoucherId"), record)
         except MewsValidationError as exc:
-            problems += [Problem(record.line, f"{path}: {message}") for path, message in exc.errors]
-    if problems:
-        raise InputError(source.source, problems)
-    return ids
+            for path, message in exc.errors:
+                problems.add(Problem(record.line, f"{path}: {message}"))
+    problems.raise_any()
+    return parsed
