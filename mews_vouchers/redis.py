@@ -49,6 +49,9 @@ __all__ = ["RedisRateLimit"]
 
 logger = logging.getLogger("mews_vouchers")
 
+DEFAULT_LEASE: Final = 120.0
+"""Seconds before the slots of a request still in flight are freed: twice the default timeout."""
+DEFAULT_REDIS_TIMEOUT: Final = 5.0
 _SCHEMES: Final = ("redis", "rediss", "unix")
 # A blip (a failover, a restarted server) is ridden over; a Redis that stays away fails
 # the request within about a second plus the timeouts.  Every script call is safe to
@@ -134,8 +137,10 @@ class RedisRateLimit:
     per_seconds: float = attrs.field(
         default=RATE_LIMIT_PER_SECONDS, kw_only=True, validator=_number(0)
     )
-    lease: float = attrs.field(default=120.0, kw_only=True, validator=_number(0))
-    redis_timeout: float = attrs.field(default=5.0, kw_only=True, validator=_number(0))
+    lease: float = attrs.field(default=DEFAULT_LEASE, kw_only=True, validator=_number(0))
+    redis_timeout: float = attrs.field(
+        default=DEFAULT_REDIS_TIMEOUT, kw_only=True, validator=_number(0)
+    )
 
     def limiter(self, *, access_token: str, clock: Clock, sleep: Sleep) -> Limiter:
         """Return a limiter taking *access_token*'s slots from Redis (connected on first use)."""
