@@ -36,6 +36,10 @@ ENABLED: Final = _trace is not None
 """Whether opentelemetry-api is installed (spans are made; exported if an SDK is set up)."""
 
 _TRACER_NAME: Final = "mews_vouchers"
+# The least wait worth an event: a slot granted at once still costs an acquire (a Redis
+# round trip for RedisRateLimit); a wait for the window or a pause is longer.
+_LEAST_WAIT: Final = 0.01
+_CAMEL: Final = re.compile(r"(?<!^)(?=[A-Z])")
 _TOKEN_SHAPED: Final = re.compile(r"[A-Za-z0-9_]{24,}")
 _MAX_TEXT: Final = 256
 _NULL: Final = contextlib.nullcontext()
@@ -44,6 +48,11 @@ _NULL: Final = contextlib.nullcontext()
 RATE_LIMIT_WAIT: Final = "mews.rate_limit.wait"
 RATE_LIMIT_PAUSE: Final = "mews.rate_limit.pause"
 AMBIGUOUS_CHUNK: Final = "mews.chunk.ambiguous"
+
+
+def call_name(operation: str) -> str:
+    """Return the method called for *operation* (``vouchers/getAll``: ``vouchers.get_all``)."""
+    return ".".join(_CAMEL.sub("_", part).lower() for part in operation.split("/"))
 
 
 def scrub(value: object) -> bool | int | float | str:
@@ -120,9 +129,19 @@ def _request_span(operation: str, items: int, attempt: int) -> Iterator[RequestS
         "http.request.method": "POST",
     }
     with tracer.start_as_current_span(
-        f"mews {operation}", kind=_trace.SpanKind.CLIENT, attributes=attributes
+        f"mews {operation}",
+        kind=_trace.SpanKind.CLIENT,
+        attributes=attributes,
+        record_exception=False,
+        set_status_on_exception=False,
     ) as span:
-        yield RequestSpan(span)
+        handle = RequestSpan(span)
+        try:
+            yield handle
+        except BaseException as exc:
+            # No answer (a lost connection, a timeout, a cancellation): the class says which.
+            handle.failed(exc)
+            raise
 
 
 def request_span(
@@ -130,8 +149,8 @@ def request_span(
 ) -> contextlib.AbstractContextManager[RequestSpan]:
     """Return a context manager spanning one HTTP request of *operation* (``vouchers/add``).
 
-    It yields a :class:`RequestSpan`: call ``answered(status, request_id)`` or
-    ``failed(error)`` on it before the block ends.
+    It yields a :class:`RequestSpan`: call ``answered(status, request_id)`` on it once
+    the answer is in; an exception leaving the block marks the span failed.
     """
     if _trace is None:
         return contextlib.nullcontext(_NO_REQUEST_SPAN)
@@ -148,8 +167,8 @@ def add_event(name: str, **attributes: object) -> None:
 
 
 def rate_limit_waited(operation: str, seconds: float) -> None:
-    """Note that a request of *operation* waited *seconds* for a rate-limit slot."""
-    if seconds > 0:
+    """Note that a request of *operation* waited *seconds* for a rate-limit slot (or pause)."""
+    if seconds >= _LEAST_WAIT:
         add_event(RATE_LIMIT_WAIT, operation=operation, wait_seconds=seconds)
 
 
