@@ -30,12 +30,14 @@ try:
 except ImportError:  # pragma: no cover - exercised only without the extra
     _trace = None  # type: ignore[assignment]
 
+# A proxy: it follows the tracer provider the application sets, even after this import.
+_TRACER: Final = None if _trace is None else _trace.get_tracer("mews_vouchers")
+
 logger = logging.getLogger("mews_vouchers")
 
 ENABLED: Final = _trace is not None
 """Whether opentelemetry-api is installed (spans are made; exported if an SDK is set up)."""
 
-_TRACER_NAME: Final = "mews_vouchers"
 # The least wait worth an event: a slot granted at once still costs an acquire (a Redis
 # round trip for RedisRateLimit); a wait for the window or a pause is longer.
 _LEAST_WAIT: Final = 0.01
@@ -102,6 +104,7 @@ class RequestSpan:
 
 
 _NO_REQUEST_SPAN: Final = RequestSpan(None)
+_NULL_REQUEST: Final = contextlib.nullcontext(_NO_REQUEST_SPAN)
 
 
 def call_span(name: str, **attributes: object) -> contextlib.AbstractContextManager[Any]:
@@ -110,10 +113,9 @@ def call_span(name: str, **attributes: object) -> contextlib.AbstractContextMana
     Keyword attributes without a dot are namespaced ``mews.`` (``items=3`` sets
     ``mews.items``).  An exception leaving the block is recorded on the span.
     """
-    if _trace is None:
+    if _trace is None or _TRACER is None:
         return _NULL
-    tracer = _trace.get_tracer(_TRACER_NAME)
-    return tracer.start_as_current_span(
+    return _TRACER.start_as_current_span(
         f"mews {name}", kind=_trace.SpanKind.INTERNAL, attributes=_attributes(attributes)
     )
 
@@ -121,14 +123,14 @@ def call_span(name: str, **attributes: object) -> contextlib.AbstractContextMana
 @contextlib.contextmanager
 def _request_span(operation: str, items: int, attempt: int) -> Iterator[RequestSpan]:
     assert _trace is not None
-    tracer = _trace.get_tracer(_TRACER_NAME)
+    assert _TRACER is not None
     attributes: dict[str, bool | int | float | str] = {
         "mews.operation": operation,
         "mews.items": items,
         "mews.attempt": attempt,
         "http.request.method": "POST",
     }
-    with tracer.start_as_current_span(
+    with _TRACER.start_as_current_span(
         f"mews {operation}",
         kind=_trace.SpanKind.CLIENT,
         attributes=attributes,
@@ -153,7 +155,7 @@ def request_span(
     the answer is in; an exception leaving the block marks the span failed.
     """
     if _trace is None:
-        return contextlib.nullcontext(_NO_REQUEST_SPAN)
+        return _NULL_REQUEST
     return _request_span(operation, items, attempt)
 
 
