@@ -13,6 +13,7 @@ from typing import Generic, TypeVar
 
 import anyio
 
+from . import _telemetry as telemetry
 from ._constants import MAX_ITEMS_PER_REQUEST
 from ._errors import AuthenticationError, BulkOperationError, ChunkFailure, MewsError
 
@@ -69,6 +70,8 @@ async def run_chunked(
     progress = [on_progress] if on_progress is not None else []
 
     def fail(indices: Sequence[int], error: MewsError, ambiguous: bool) -> None:
+        if ambiguous:
+            telemetry.chunk_ambiguous(operation, len(indices), error)
         failures.append(
             ChunkFailure(
                 indices=list(indices),

@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import anyio
 
+from . import _telemetry as telemetry
 from ._config import RateLimit, RetryPolicy
 from ._constants import (
     DEFAULT_CHUNK_SIZE,
@@ -205,7 +206,14 @@ class MewsClient:
         await self._limiter.aclose()
 
     @contextlib.asynccontextmanager
-    async def _call(self) -> AsyncIterator[None]:
+    async def _call(self, operation: str) -> AsyncIterator[None]:
+        """Run one public call of *operation* in its span (see :mod:`._telemetry`)."""
+        with telemetry.call_span(telemetry.call_name(operation)):
+            async with self._call_scope():
+                yield
+
+    @contextlib.asynccontextmanager
+    async def _call_scope(self) -> AsyncIterator[None]:
         """Run one public call: refused once closed, ended by aclose(), no ExceptionGroup out."""
         if self._closed:
             raise MewsConnectionError("the client is closed", ambiguous=False)

@@ -20,6 +20,7 @@ import anyio.lowlevel
 import attrs
 import orjson
 
+from . import _telemetry as telemetry
 from ._config import RetryPolicy
 from ._constants import API_PREFIX
 from ._converter import encode
@@ -143,9 +144,11 @@ class Requester:
                     raise error
                 # The limit is per access token: every request of this client waits.
                 retry_after = error.retry_after
-                await self.limiter.pause(
-                    retry_delay(self.retry, rate_limited, retry_after=retry_after, rng=self._rng)
+                pause = retry_delay(
+                    self.retry, rate_limited, retry_after=retry_after, rng=self._rng
                 )
+                telemetry.rate_limit_paused(operation, pause, error.request_id)
+                await self.limiter.pause(pause)
                 continue
             retryable = should_retry(error, idempotent=idempotent) and not (
                 isinstance(error, RequestTimeoutError) and not retry_timeouts
@@ -171,10 +174,14 @@ class Requester:
         error: MewsError | None = None
         result: Any = None
         async with self.capacity:
+            asked = self._clock()
             slot = await self.limiter.acquire()
+            telemetry.rate_limit_waited(operation, self._clock() - asked)
             self.stats.requests += 1
             try:
-                raw = await self._transport.post(path, body, timeout=self.timeout)
+                with telemetry.request_span(operation, items=items, attempt=attempt) as span:
+                    raw = await self._transport.post(path, body, timeout=self.timeout)
+                    span.answered(raw.status, raw.request_id)
             except MewsConnectionError as exc:
                 error = exc
             finally:

@@ -162,7 +162,7 @@ class _Resource:
         send: Callable[[list[Any]], Awaitable[list[R]]],
         on_progress: ProgressCallback | None,
     ) -> list[R]:
-        async with self._client._call():
+        async with self._client._call(operation):
             return await run_chunked(
                 items,
                 operation=operation,
@@ -415,7 +415,7 @@ class Vouchers(_Resource):
             extent=extent,
         )
         merged = _VoucherMerge()
-        async with self._client._call(), self._stream(chains) as pages:
+        async with self._client._call(VOUCHERS_GET_ALL), self._stream(chains) as pages:
             async for page in pages:
                 merged.add(page)
         return merged.result()
@@ -623,7 +623,7 @@ class VoucherCodes(_Resource):
             updated_utc=updated_utc,
         )
         codes: dict[object, VoucherCode] = {}
-        async with self._client._call(), self._stream(chains) as pages:
+        async with self._client._call(VOUCHER_CODES_GET_ALL), self._stream(chains) as pages:
             async for page in pages:
                 for code in page.voucher_codes:
                     codes.setdefault(_code_key(code), code)

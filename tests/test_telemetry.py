@@ -5,15 +5,26 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
+from conftest import Hotel, make_client
+from fakes import FakeClock
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mews_vouchers import MewsConnectionError, RateLimitError
+from mews_vouchers import (
+    BulkOperationError,
+    MewsConnectionError,
+    RateLimit,
+    RateLimitError,
+    VoucherParameters,
+    VoucherType,
+)
 from mews_vouchers import _telemetry as telemetry
+from mews_vouchers.testing import Fault, MewsSimulator
 
 otel_sdk = pytest.importorskip("opentelemetry.sdk.trace", reason="needs the dev extra")
 
@@ -267,3 +278,165 @@ print("ok")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+# --- through the public API, over loopback ---------------------------------------------------
+
+
+def attributes_of(span: ReadableSpan) -> dict[str, Any]:
+    return dict(span.attributes or {})
+
+
+def children(finished: Sequence[ReadableSpan], parent: ReadableSpan) -> list[ReadableSpan]:
+    return sorted(
+        (
+            s
+            for s in finished
+            if s.parent is not None and s.parent.span_id == parent.context.span_id
+        ),
+        key=lambda s: s.start_time or 0,
+    )
+
+
+@pytest.mark.anyio
+async def test_each_public_call_is_a_span_and_each_request_its_child(
+    spans: InMemorySpanExporter, sim: MewsSimulator, hotel: Hotel
+) -> None:
+    """add of 3 in chunks of 2: one call span, two request spans with the simulator's ids."""
+    params = [
+        VoucherParameters(service_id=hotel.service_id, name=f"v{n}", type=VoucherType.PUBLIC)
+        for n in range(3)
+    ]
+    async with make_client(sim, chunk_size=2, max_concurrency=1) as client:
+        await client.vouchers.add(params, enterprise_id=hotel.enterprise_id)
+        await client.voucher_codes.get_all(voucher_ids=[uuid.uuid4()])
+    finished = spans.get_finished_spans()
+    (add,) = named(finished, "mews vouchers.add")
+    (codes,) = named(finished, "mews voucher_codes.get_all")
+    requests = children(finished, add)
+    assert [attributes_of(r)["mews.items"] for r in requests] == [2, 1]
+    for request, recorded in zip(requests, sim.requests, strict=False):
+        assert request.name == "mews vouchers/add" and request.kind is SpanKind.CLIENT
+        assert attributes_of(request) == {
+            "mews.operation": "vouchers/add",
+            "mews.items": recorded.items,
+            "mews.attempt": 1,
+            "http.request.method": "POST",
+            "http.response.status_code": 200,
+            "mews.request_id": recorded.request_id,
+        }
+    (read,) = children(finished, codes)
+    assert read.name == "mews voucherCodes/getAll"
+    assert add.status.status_code is codes.status.status_code is StatusCode.UNSET
+
+
+@pytest.mark.anyio
+async def test_a_429_is_a_failed_request_span_a_pause_event_and_a_warning(
+    spans: InMemorySpanExporter,
+    sim: MewsSimulator,
+    hotel: Hotel,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The 429's span fails; the call gets a pause event; the log a WARNING with its fields."""
+    caplog.set_level(logging.WARNING, logger="mews_vouchers")
+    clock = FakeClock()
+    sim.inject(Fault.RATE_LIMIT, times=1, retry_after="3")
+    async with make_client(sim, clock=clock, sleep=clock.sleep) as client:
+        await client.vouchers.get_all(service_ids=[hotel.service_id])
+    limited = sim.requests[0]
+    finished = spans.get_finished_spans()
+    (call,) = named(finished, "mews vouchers.get_all")
+    first, second = children(finished, call)
+    assert attributes_of(first)["http.response.status_code"] == 429
+    assert attributes_of(first)["mews.request_id"] == limited.request_id
+    assert first.status.status_code is StatusCode.ERROR
+    assert (attributes_of(second)["mews.attempt"], second.status.status_code) == (
+        2,
+        StatusCode.UNSET,
+    )
+    pauses = [e for e in call.events if e.name == "mews.rate_limit.pause"]
+    assert [dict(e.attributes or {}) for e in pauses] == [
+        {
+            "mews.operation": "vouchers/getAll",
+            "mews.pause_seconds": 3.0,
+            "mews.request_id": limited.request_id,
+        }
+    ]
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.operation == "vouchers/getAll"  # type: ignore[attr-defined]
+    assert warning.request_id == limited.request_id  # type: ignore[attr-defined]
+
+
+@pytest.mark.anyio
+async def test_a_wait_for_the_rate_limit_is_an_event_of_the_call(
+    spans: InMemorySpanExporter, sim: MewsSimulator, hotel: Hotel
+) -> None:
+    """With one request per 5 s, the second request's wait of about 5 s is a span event."""
+    clock = FakeClock()
+    params = [
+        VoucherParameters(service_id=hotel.service_id, name=f"v{n}", type=VoucherType.PUBLIC)
+        for n in range(2)
+    ]
+    async with make_client(
+        sim, rate_limit=RateLimit(1, 5.0), chunk_size=1, clock=clock, sleep=clock.sleep
+    ) as client:
+        await client.vouchers.add(params, enterprise_id=hotel.enterprise_id)
+    (call,) = named(spans.get_finished_spans(), "mews vouchers.add")
+    (wait,) = [e for e in call.events if e.name == "mews.rate_limit.wait"]
+    attributes = dict(wait.attributes or {})
+    assert attributes["mews.operation"] == "vouchers/add"
+    assert 5.0 <= float(attributes["mews.wait_seconds"]) < 5.5
+
+
+@pytest.mark.anyio
+async def test_an_ambiguous_chunk_is_a_warning_and_an_event(
+    spans: InMemorySpanExporter,
+    sim: MewsSimulator,
+    hotel: Hotel,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An add answered 500 after applying, without identifiers to look up: WARNING and event."""
+    caplog.set_level(logging.WARNING, logger="mews_vouchers")
+    sim.inject(Fault.SERVER_ERROR_AFTER, times=1)
+    params = [VoucherParameters(service_id=hotel.service_id, name="v", type=VoucherType.PUBLIC)]
+    async with make_client(sim) as client:
+        with pytest.raises(BulkOperationError):
+            await client.vouchers.add(params, enterprise_id=hotel.enterprise_id)
+    request_id = sim.requests[0].request_id
+    (call,) = named(spans.get_finished_spans(), "mews vouchers.add")
+    assert call.status.status_code is StatusCode.ERROR
+    (event,) = [e for e in call.events if e.name == "mews.chunk.ambiguous"]
+    assert dict(event.attributes or {}) == {
+        "mews.operation": "vouchers/add",
+        "mews.items": 1,
+        "mews.request_id": request_id,
+        "error.type": "ServerError",
+    }
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "may or may not have been applied" in warning.getMessage()
+    assert (warning.operation, warning.request_id) == ("vouchers/add", request_id)  # type: ignore[attr-defined]
+
+
+@pytest.mark.anyio
+async def test_a_request_without_an_answer_is_a_failed_span_and_no_token_is_anywhere(
+    spans: InMemorySpanExporter, sim: MewsSimulator, hotel: Hotel
+) -> None:
+    """A dropped connection fails its request span (error.type); nothing holds a token."""
+    sim.inject(Fault.DROP_BEFORE, times=1)
+    async with make_client(sim) as client:
+        await client.vouchers.get_all(service_ids=[hotel.service_id])
+    finished = spans.get_finished_spans()
+    (call,) = named(finished, "mews vouchers.get_all")
+    dropped, answered = children(finished, call)
+    assert attributes_of(dropped)["error.type"] == "MewsConnectionError"
+    assert "http.response.status_code" not in attributes_of(dropped)
+    assert attributes_of(answered)["http.response.status_code"] == 200
+    everything = repr(
+        [
+            (s.name, s.attributes, s.status.description, [e.attributes for e in s.events])
+            for s in finished
+        ]
+    )
+    for secret in (sim.access_token, sim.client_token):
+        for part in secret.split("-"):
+            assert part not in everything
