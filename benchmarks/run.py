@@ -25,12 +25,13 @@ from benchmarks import (
     fig_converter,
     fig_cpu,
     fig_fanout,
+    fig_fleet,
     fig_memory,
     fig_throttle,
 )
 from benchmarks._common import Row, format_table
 
-FIGURES = ("converter", "throttle", "fanout", "cpu", "memory")
+FIGURES = ("converter", "throttle", "fanout", "cpu", "memory", "fleet")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "fanout": lambda: fig_fanout.run(args.quick),
         "cpu": lambda: fig_cpu.run(args.quick),
         "memory": lambda: fig_memory.run(args.quick, args.memory_vouchers),
+        "fleet": lambda: fig_fleet.run(args.quick),
     }
     rows: list[Row] = []
     started = time.perf_counter()

@@ -20,6 +20,7 @@ from typing import Any, Generic, TypeVar
 
 import anyio
 
+from . import _telemetry as telemetry
 from ._constants import MAX_ITEMS_PER_REQUEST
 from ._errors import (
     AuthenticationError,
@@ -213,6 +214,8 @@ async def run_chunked(
     def fail(indices: Sequence[int], error: MewsError, ambiguous: bool) -> None:
         if not indices:
             return  # a chunk whose every item got through in the end
+        if ambiguous:
+            telemetry.chunk_ambiguous(operation, len(indices), error)
         ledger._set(indices, WriteState.AMBIGUOUS if ambiguous else WriteState.FAILED)
         failures.append(
             ChunkFailure(

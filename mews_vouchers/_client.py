@@ -15,6 +15,7 @@ import aiohttp
 import anyio
 import yarl
 
+from . import _telemetry as telemetry
 from ._config import RateLimit, RetryPolicy
 from ._constants import (
     DEFAULT_CHUNK_SIZE,
@@ -246,7 +247,14 @@ class MewsClient:
             raise MewsConnectionError("the client is closed", ambiguous=False)
 
     @contextlib.asynccontextmanager
-    async def _call(self) -> AsyncIterator[None]:
+    async def _call(self, operation: str) -> AsyncIterator[None]:
+        """Run one public call of *operation* in its span (see :mod:`._telemetry`)."""
+        with telemetry.call_span(telemetry.call_name(operation)):
+            async with self._call_scope():
+                yield
+
+    @contextlib.asynccontextmanager
+    async def _call_scope(self) -> AsyncIterator[None]:
         """Run one public call: refused once closed, ended by aclose(), no ExceptionGroup out."""
         self._check_open()
         scope = anyio.CancelScope()

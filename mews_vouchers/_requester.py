@@ -22,6 +22,7 @@ import anyio.lowlevel
 import attrs
 import orjson
 
+from . import _telemetry as telemetry
 from ._config import RetryPolicy
 from ._constants import API_PREFIX
 from ._converter import encode
@@ -168,6 +169,7 @@ class Requester:
                         self._block(retry_after)
                     raise error
                 # The limit is per access token: every request of this client waits.
+                telemetry.rate_limit_paused(operation, pause, error.request_id)
                 await self.limiter.pause(pause)
                 continue
             retryable = should_retry(error, idempotent=idempotent) and not (
@@ -216,10 +218,14 @@ class Requester:
         error: MewsError | None = None
         result: Any = None
         async with self.capacity:
+            asked = self._clock()
             slot = await self.limiter.acquire()
+            telemetry.rate_limit_waited(operation, self._clock() - asked)
             self.stats.requests += 1
             try:
-                raw = await self._transport.post(path, body, timeout=self.timeout)
+                with telemetry.request_span(operation, items=items, attempt=attempt) as span:
+                    raw = await self._transport.post(path, body, timeout=self.timeout)
+                    span.answered(raw.status, raw.request_id)
             except MewsConnectionError as exc:
                 error = exc
             finally:

@@ -186,7 +186,7 @@ class _Resource:
         *,
         idempotent: bool = False,
     ) -> list[R]:
-        async with self._client._call():
+        async with self._client._call(operation):
             return await run_chunked(
                 items,
                 operation=operation,
@@ -466,7 +466,7 @@ class Vouchers(_Resource):
             extent=extent,
         )
         merged = _VoucherMerge()
-        async with self._client._call(), self._stream(chains) as pages:
+        async with self._client._call(VOUCHERS_GET_ALL), self._stream(chains) as pages:
             async for page in pages:
                 merged.add(page)
         return merged.result()
@@ -681,7 +681,7 @@ class VoucherCodes(_Resource):
             updated_utc=updated_utc,
         )
         codes: dict[object, VoucherCode] = {}
-        async with self._client._call(), self._stream(chains) as pages:
+        async with self._client._call(VOUCHER_CODES_GET_ALL), self._stream(chains) as pages:
             async for page in pages:
                 for code in page.voucher_codes:
                     # By id: a code deleted and added again with its value is two codes.

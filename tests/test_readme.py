@@ -23,12 +23,15 @@ def python_blocks() -> list[str]:
 
 
 def test_readme_opens_with_the_two_commands() -> None:
-    """The first block holds the demo command and the test command, each setting up first."""
+    """The first block holds the demo command and the test command, which sets up as CI does."""
     first = re.search(r"```sh\n(.*?)```", README.read_text(), flags=re.DOTALL)
     assert first is not None
     commands = [line for line in first.group(1).splitlines() if line and not line.startswith("#")]
     setup = "python3 -m venv .venv && .venv/bin/pip install -e '.[dev,cli]'"
-    assert commands == [f"{setup} && .venv/bin/mews-vouchers demo", f"{setup} && .venv/bin/pytest"]
+    tests = "bash scripts/setup.sh && .venv/bin/pytest"
+    assert commands == [f"{setup} && .venv/bin/mews-vouchers demo", tests]
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert "bash scripts/setup.sh" in ci and "CI=true .venv/bin/pytest" in ci
 
 
 async def test_every_python_example_runs() -> None:

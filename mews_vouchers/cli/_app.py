@@ -32,6 +32,7 @@ from .._config import RateLimit
 from .._constants import DEMO_URL, MAX_ITEMS_PER_REQUEST, MAX_PAGE_SIZE, MIN_PAGE_SIZE
 from .._errors import MewsConfigError, MewsError, MewsValidationError, unwrap_group
 from .._models import ActivityState
+from . import _redis
 from ._io import FORMATS, InputError, OutputError, UsageError
 from ._progress import Bars
 
@@ -188,6 +189,7 @@ def _connection_options(parser: argparse.ArgumentParser, *, writes: bool) -> Non
         metavar="N/SECONDS",
         help="client-side request limit, like 200/30 (the API's), or none",
     )
+    group.add_argument("--redis-url", metavar="URL", help=_redis.HELP)
     if writes:
         group.add_argument(
             "--chunk-size",
@@ -461,6 +463,9 @@ def make_client(args: argparse.Namespace, **settings: Any) -> MewsClient:
     limit = getattr(args, "rate_limit", None)
     if limit is not None:
         overrides["rate_limit"] = limit or None
+    redis_url = getattr(args, "redis_url", None) or env.get(_redis.ENV_REDIS_URL, "").strip()
+    if redis_url:
+        overrides["rate_limit"] = _redis.shared_limit(redis_url, limit, overrides.get("timeout"))
     overrides.update({k: v for k, v in settings.items() if v is not None})
     client = MewsClient.from_env(**overrides)
     # The client's repr masks its tokens.
