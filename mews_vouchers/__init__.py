@@ -22,6 +22,7 @@ from ._errors import (
     RateLimitError,
     RequestTimeoutError,
     ServerError,
+    SyncError,
 )
 from ._models import (
     UNSET,
@@ -42,6 +43,7 @@ from ._models import (
 )
 from ._pagination import ItemStream, PageStream
 from ._requester import ClientStats
+from ._sync_models import DesiredVoucher, StaleAction, SyncPlan, SyncResult
 
 __all__ = [
     "DEMO_URL",
@@ -54,6 +56,7 @@ __all__ = [
     "ChunkFailure",
     "ClientStats",
     "Company",
+    "DesiredVoucher",
     "ForbiddenError",
     "ItemStream",
     "MewsApiError",
@@ -71,6 +74,10 @@ __all__ = [
     "RequestTimeoutError",
     "RetryPolicy",
     "ServerError",
+    "StaleAction",
+    "SyncError",
+    "SyncPlan",
+    "SyncResult",
     "TimeInterval",
     "Unset",
     "Voucher",
