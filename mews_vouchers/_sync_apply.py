@@ -5,8 +5,9 @@ or delete (and the vouchers whose codes it changes) and skips as *stale* any tha
 longer as planned: another ``UpdatedUtc``, another value in a field, deleted.  The API
 keeps ``UpdatedUtc`` in whole seconds, so the fields are compared as well: a change made
 in the same second as the planned state is still seen.  It also looks up the keys of the
-vouchers to add, and skips any that an active voucher took meanwhile (another run), and
-the codes to add that exist already.
+vouchers to add, and skips any that an active voucher took meanwhile (another run).
+What Mews already holds as planned (a voucher or code deleted, a code added, by another
+run say) is left out: it is neither written again nor stale.
 
 Then it writes in an order that keeps each step valid: code deletions and voucher
 deletions first (they free code values that other vouchers may want), then updates,
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -29,6 +31,7 @@ from ._errors import BulkOperationError, ChunkFailure, MewsError, MewsValidation
 from ._models import (
     ActivityState,
     Voucher,
+    VoucherCode,
     VoucherCodeParameters,
     VoucherExtent,
 )
@@ -80,6 +83,10 @@ def check_plan(plan: object) -> SyncPlan:
     return plan
 
 
+def _utc(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _changed(
     planned: Voucher,
     now: Voucher | None,
@@ -90,10 +97,7 @@ def _changed(
     if now is None or not now.is_active:
         return "deleted since planning"
     if now.updated_utc != planned.updated_utc:
-        return (
-            f"UpdatedUtc is {now.updated_utc.isoformat()}, "
-            f"planned against {planned.updated_utc.isoformat()}"
-        )
+        return f"UpdatedUtc is {_utc(now.updated_utc)}, planned against {_utc(planned.updated_utc)}"
     for name in _SNAPSHOT_FIELDS:
         if getattr(now, name) != getattr(planned, name):
             return f"{name} changed since planning"
@@ -162,19 +166,15 @@ class _Apply:
                     taken.setdefault(key, voucher.id)
         return taken
 
-    async def active_codes(self, voucher_ids: set[uuid.UUID]) -> set[tuple[uuid.UUID, str | None]]:
-        """Return ``(voucher_id, value)`` of the active codes of *voucher_ids*."""
+    async def active_codes(self, voucher_ids: set[uuid.UUID]) -> list[VoucherCode]:
+        """Return the active codes of *voucher_ids*."""
         if not voucher_ids:
-            return set()
-        found: set[tuple[uuid.UUID, str | None]] = set()
+            return []
         stream = self.client.voucher_codes.iter_all(
             voucher_ids=sorted(voucher_ids, key=str), enterprise_ids=self._enterprises
         )
         async with stream:
-            async for code in stream:
-                if code.is_active:
-                    found.add((code.voucher_id, code.value))
-        return found
+            return [code async for code in stream if code.is_active]
 
     # -- writing --------------------------------------------------------------
 
@@ -239,15 +239,19 @@ async def apply_sync(
     vouchers_now, rates_now = await run.current_targets()
     taken = await run.taken_keys()
     code_targets = {c.voucher_id for c in plan.code_adds}
+    code_targets.update(c.voucher_id for c in plan.code_deletes)
     codes_now = await run.active_codes(code_targets)
+    values_now = {(c.voucher_id, c.value) for c in codes_now}
+    ids_now = {c.id for c in codes_now}
 
+    # What is already as planned (a voucher or code deleted, a code added) is not written
+    # again, and is not stale either: Mews holds what the plan wanted.
     def live(action: SyncAction, entry: Any, planned: Voucher) -> bool:
-        reason = _changed(
-            planned,
-            vouchers_now.get(planned.id),
-            plan.before_rate_ids.get(planned.id) if action == "update" else None,
-            rates_now,
-        )
+        now = vouchers_now.get(planned.id)
+        if action == "delete" and (now is None or not now.is_active):
+            return False
+        rates = plan.before_rate_ids.get(planned.id) if action == "update" else None
+        reason = _changed(planned, now, rates, rates_now)
         if reason is not None:
             run._skip(action, entry, reason)
         return reason is None
@@ -257,10 +261,7 @@ async def apply_sync(
         if voucher is None or not voucher.is_active:
             run._skip("code_add", code, "its voucher was deleted since planning")
             return False
-        if (code.voucher_id, code.value) in codes_now:
-            run._skip("code_add", code, "the code exists already")
-            return False
-        return True
+        return (code.voucher_id, code.value) not in values_now
 
     def add_live(desired: DesiredVoucher) -> bool:
         key = (desired.params.service_id, desired.params.external_identifier)
@@ -269,7 +270,7 @@ async def apply_sync(
             run._skip("add", desired, f"voucher {holder} took this identifier since planning")
         return holder is None
 
-    code_deletes, code_delete_at = _fresh(plan.code_deletes, lambda i, c: True)
+    code_deletes, code_delete_at = _fresh(plan.code_deletes, lambda i, c: c.id in ids_now)
     deletes, delete_at = _fresh(plan.deletes, lambda i, v: live("delete", v, v))
     updates, update_at = _fresh(
         plan.updates, lambda i, u: live("update", u, plan.before[u.voucher_id])

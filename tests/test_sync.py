@@ -421,7 +421,7 @@ async def timed() -> AsyncIterator[tuple[MewsSimulator, Wall, Hotel, MewsClient]
 async def test_a_stale_plan_skips_what_changed_since_planning(
     timed: tuple[MewsSimulator, Wall, Hotel, MewsClient],
 ) -> None:
-    """Updates and deletes of vouchers changed or deleted meanwhile are skipped, not overwritten."""
+    """An update of a voucher changed meanwhile is skipped as stale; one deleted is left alone."""
     sim, wall, hotel, client = timed
     await client.vouchers.sync(desired(hotel, 4, codes=False), enterprise_id=hotel.enterprise_id)
     renamed = desired(hotel, 2, codes=False, name="Renamed")
@@ -436,13 +436,11 @@ async def test_a_stale_plan_skips_what_changed_since_planning(
     )
     await client.vouchers.delete([by_ext["shop-2"]], enterprise_id=hotel.enterprise_id)
     result = await client.vouchers.apply_sync(plan)
-    stale = {
-        (s.action, s.item.voucher_id if s.action == "update" else s.item.id): s.reason
-        for s in result.stale
-    }
-    assert set(stale) == {("update", by_ext["shop-0"]), ("delete", by_ext["shop-2"])}
-    assert stale["delete", by_ext["shop-2"]] == "deleted since planning"
-    assert stale["update", by_ext["shop-0"]].startswith("UpdatedUtc is 2030-06-01T12:00:05")
+    (stale,) = result.stale
+    assert (stale.action, stale.item) == ("update", plan.updates[0])
+    assert (
+        stale.reason == "UpdatedUtc is 2030-06-01T12:00:05Z, planned against 2030-06-01T12:00:00Z"
+    )
     assert [v.external_identifier for v in result.updated] == ["shop-1"]
     assert [str(i) for i in result.deleted] == [str(by_ext["shop-3"])]
     names = {v["ExternalIdentifier"]: v["Name"] for v in active(sim)}
@@ -468,7 +466,7 @@ async def test_a_change_in_the_same_second_is_still_stale(
 async def test_adds_and_code_adds_done_meanwhile_are_skipped(
     client: MewsClient, sim: MewsSimulator, hotel: Hotel
 ) -> None:
-    """An identifier taken, or a code added, since planning is not written twice."""
+    """An identifier taken since planning is stale; what another run did is not done again."""
     wanted = desired(hotel, 2)
     await client.vouchers.sync(wanted[:1], enterprise_id=hotel.enterprise_id)
     more_codes = [
@@ -476,12 +474,24 @@ async def test_adds_and_code_adds_done_meanwhile_are_skipped(
         wanted[1],
     ]
     plan = await plan_for(client, hotel, more_codes)
-    # Another run applies the same plan first.
-    await client.vouchers.apply_sync(plan)
+    await client.vouchers.apply_sync(plan)  # another run, first
+    sent = len(sim.requests)
     result = await client.vouchers.apply_sync(plan)
-    assert sorted(s.action for s in result.stale) == ["add", "code_add"]
+    assert [s.action for s in result.stale] == ["add"]
     assert result.added == [] and result.codes_added == []
     assert_matches(sim, more_codes)
+    fewer = await plan_for(
+        client,
+        hotel,
+        [DesiredVoucher(params=wanted[0].params, codes=[])],
+        delete_missing=True,
+        owned_prefix="shop-",
+    )
+    assert len(fewer.deletes) == 1 and len(fewer.code_deletes) == 3
+    await client.vouchers.apply_sync(fewer)
+    assert await client.vouchers.apply_sync(fewer) == SyncResult()
+    assert writes(sim, sent) == ["voucherCodes/delete", "vouchers/delete"]
+    assert active_codes(sim) == Counter()
 
 
 # --- saved plans -------------------------------------------------------------------------------
