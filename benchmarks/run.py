@@ -26,11 +26,12 @@ from benchmarks import (
     fig_cpu,
     fig_fanout,
     fig_memory,
+    fig_sync,
     fig_throttle,
 )
 from benchmarks._common import Row, format_table
 
-FIGURES = ("converter", "throttle", "fanout", "cpu", "memory")
+FIGURES = ("converter", "throttle", "fanout", "cpu", "memory", "sync")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "fanout": lambda: fig_fanout.run(args.quick),
         "cpu": lambda: fig_cpu.run(args.quick),
         "memory": lambda: fig_memory.run(args.quick, args.memory_vouchers),
+        "sync": lambda: fig_sync.run(args.quick),
     }
     rows: list[Row] = []
     started = time.perf_counter()

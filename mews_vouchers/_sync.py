@@ -1,12 +1,12 @@
-"""Planning a sync: read what Mews holds in scope, and diff it against the desired state.
+"""Planning a sync: check the desired state, read what Mews holds in scope, diff the two.
 
 Level-triggered: the plan depends only on the desired state and on what Mews holds now,
 so planning again after a crash or a partial failure yields exactly what is left to do.
 The key of a voucher is ``(service_id, external_identifier)``.
 
-Reading streams the pages of ``vouchers.iter_pages`` (memory: a few pages, plus one
-entry per voucher in scope, which the plan needs to find deletions and conflicts), and
-the diff is one pass over each side with dicts: O(n).  Rates are read (extent
+The desired state is validated and indexed by key before any request; the read streams
+the pages of ``vouchers.iter_pages`` through the diff (``_sync_diff``) as they arrive, in
+O(n) with dicts, keeping only what the plan acts on.  Rates are read (extent
 ``voucher_assignments``) only when some desired item manages them, and codes
 (``voucher_codes.iter_all``) only for the existing vouchers whose codes are managed, so
 planning without either costs one read of the vouchers in scope.
@@ -17,23 +17,22 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ._errors import MewsValidationError, SyncError
 from ._models import (
-    UNSET,
     ActivityState,
     Voucher,
     VoucherCode,
     VoucherCodeParameters,
     VoucherExtent,
     VoucherParameters,
-    VoucherUpdate,
     to_uuid,
 )
+from ._sync_diff import Desired, Differ, Draft, IntKey, diff_codes
 from ._sync_models import DesiredVoucher, SyncPlan, SyncResult
 from ._validation import (
     Errors,
@@ -44,8 +43,6 @@ from ._validation import (
 
 if TYPE_CHECKING:
     from ._client import MewsClient
-
-Key = tuple[uuid.UUID, str]
 
 _NIL = uuid.UUID(int=0)
 _INDEX = re.compile(r"^(\w+)\[(\d+)\]")
@@ -115,62 +112,127 @@ def _reindex(errors: Errors, positions: list[int]) -> Errors:
     return [(fix(path), message) for path, message in errors]
 
 
-def check_desired(
-    desired: Iterable[object], options: Options, errors: Errors
-) -> list[DesiredVoucher]:
-    """Return the desired items as DesiredVouchers, adding every problem to *errors*.
+def check_desired(desired: Iterable[object], options: Options, errors: Errors) -> Desired:
+    """Return the desired state checked and indexed, adding every problem to *errors*.
 
-    Each is validated as ``vouchers.add`` validates it, and its codes as
+    Each item is validated as ``vouchers.add`` validates it, and its codes as
     ``voucher_codes.add`` does; an item needs an external identifier, unique within its
     service, within ``owned_prefix`` when one is given, in ``service_ids`` when given.
     """
+    state = Desired(params=[], codes=[], index={}, services=[])
     if isinstance(desired, str | bytes | VoucherParameters | DesiredVoucher) or not isinstance(
         desired, Iterable
     ):
         errors.append(("desired", "expected an iterable of VoucherParameters or DesiredVoucher"))
-        return []
-    items: list[DesiredVoucher] = []
-    positions: list[int] = []
-    for i, item in enumerate(desired):
+        return state
+    params, codes = state.params, state.codes
+    # Positions in *desired* of the items kept, once an item of the wrong type was left out.
+    positions: list[int] | None = None
+    items: list[Any] = desired if isinstance(desired, list) else list(desired)
+    if all(type(item) is VoucherParameters for item in items):
+        # The common case, plain parameters: no item to unwrap, no code to manage.
+        params.extend(items)
+        codes.extend([None] * len(items))
+        items = []
+    for i, item in enumerate(items):
         if type(item) is VoucherParameters:
-            items.append(DesiredVoucher(params=item))
+            params.append(item)
+            codes.append(None)
         elif isinstance(item, DesiredVoucher) and isinstance(item.params, VoucherParameters):
-            items.append(item)
+            params.append(item.params)
+            codes.append(item.codes)
         elif isinstance(item, VoucherParameters):
-            items.append(DesiredVoucher(params=item))
+            params.append(item)
+            codes.append(None)
         else:
+            got = f"{item!r:.80}"
             errors.append(
-                (f"desired[{i}]", f"expected VoucherParameters or DesiredVoucher, got {item!r:.80}")
+                (f"desired[{i}]", f"expected VoucherParameters or DesiredVoucher, got {got}")
             )
+            if positions is None:
+                positions = list(range(i))
             continue
-        positions.append(i)
+        if positions is not None:
+            positions.append(i)
+    if positions is None:
+        positions = list(range(len(params)))
     try:
-        validate_voucher_parameters([d.params for d in items], name="desired")
+        validate_voucher_parameters(params, name="desired")
     except MewsValidationError as exc:
         errors += _reindex(exc.errors, positions)
-    seen: dict[Key, int] = {}
-    code_seen: dict[tuple[uuid.UUID, str], str] = {}
-    services = None if options.service_ids is None else set(options.service_ids)
+    _index(state, positions, options, errors)
+    return state
+
+
+def _index_one_service(state: Desired, options: Options) -> bool:
+    """Index the common case at C speed: one service, identifiers all set, unique, owned.
+
+    Returns False, having changed nothing, for any other input: the loop of ``_index``
+    then finds and names each problem.
+    """
+    params, codes = state.params, state.codes
+    n = len(params)
+    if not n or codes.count(None) != n:
+        return False
+    service = params[0].service_id
+    if options.service_ids is not None and service not in options.service_ids:
+        return False
+    services = [p.service_id.int for p in params]
+    if services.count(service.int) != n:
+        return False
+    exts: list[Any] = [p.external_identifier for p in params]
+    if set(map(type, exts)) != {str}:
+        return False
+    keys = dict(zip(exts, range(n), strict=True))
     prefix = options.owned_prefix
-    for i, d in zip(positions, items, strict=True):
-        p = d.params
+    if len(keys) != n or "" in keys:
+        return False
+    if prefix and not all(map(str.startswith, exts, repeat(prefix))):
+        return False
+    state.index[service.int] = keys
+    state.services.append(service)
+    return True
+
+
+def _index(state: Desired, positions: list[int], options: Options, errors: Errors) -> None:
+    """Index the items by service and identifier, adding the problems of their keys."""
+    if _index_one_service(state, options):
+        return
+    index, services, codes = state.index, state.services, state.codes
+    allowed = None if options.service_ids is None else set(options.service_ids)
+    prefix = options.owned_prefix
+    code_seen: dict[tuple[int, str], str] = {}
+    last_service: uuid.UUID | None = None
+    keys: dict[str, int] = {}
+    for k, p in enumerate(state.params):
         ext = p.external_identifier
-        at = f"desired[{i}]"
-        if services is not None and p.service_id not in services:
-            errors.append((f"{at}.service_id", f"{p.service_id} is not in service_ids"))
+        service = p.service_id
+        if service is not last_service:
+            last_service = service
+            found = index.get(service.int)
+            if found is None:
+                found = index[service.int] = {}
+                services.append(service)
+                if allowed is not None and service not in allowed:
+                    where = f"desired[{positions[k]}].service_id"
+                    errors.append((where, f"{service} is not in service_ids"))
+            keys = found
+        # Every rule met is decided inline (this runs for every item of a large sync).
+        if type(ext) is str and ext:
+            first = keys.setdefault(ext, k)
+            if first == k and (not prefix or ext.startswith(prefix)) and codes[k] is None:
+                continue
+        else:
+            first = k
+        at = f"desired[{positions[k]}]"
         if not ext:
             errors.append(
                 (f"{at}.external_identifier", "required: sync keys a voucher by its identifier")
             )
-        elif isinstance(ext, str):
-            first = seen.setdefault((p.service_id, ext), i)
-            if first != i:
-                errors.append(
-                    (
-                        f"{at}.external_identifier",
-                        f"{ext!r} repeats desired[{first}] (same service)",
-                    )
-                )
+        elif type(ext) is str:
+            if first != k:
+                where = f"{ext!r} repeats desired[{positions[first]}] (same service)"
+                errors.append((f"{at}.external_identifier", where))
             if prefix and not ext.startswith(prefix):
                 errors.append(
                     (
@@ -178,16 +240,16 @@ def check_desired(
                         f"{ext!r} is outside owned_prefix {prefix!r}: sync would never delete it",
                     )
                 )
-        if d.codes is not None:
-            _check_codes(d.codes, p.service_id, at, code_seen, errors)
-    return items
+        item_codes = codes[k]
+        if item_codes is not None:
+            _check_codes(item_codes, service.int, at, code_seen, errors)
 
 
 def _check_codes(
     codes: tuple[Any, ...],
-    service_id: uuid.UUID,
+    service_id: int,
     at: str,
-    seen: dict[tuple[uuid.UUID, str], str],
+    seen: dict[tuple[int, str], str],
     errors: Errors,
 ) -> None:
     try:
@@ -206,102 +268,19 @@ def _check_codes(
             errors.append((f"{at}.codes[{k}]", f"{code!r} repeats {first}"))
 
 
-# --- the diff ----------------------------------------------------------------------------
+# --- planning ------------------------------------------------------------------------------
 
 
-def _whole_seconds(moment: datetime | None) -> datetime | None:
-    # The wire carries whole seconds: a desired microsecond would never read back.
-    if moment is None or not moment.microsecond:
-        return moment
-    return moment.replace(microsecond=0)
-
-
-def diff(
-    params: VoucherParameters,
-    voucher: Voucher,
-    rate_ids: Iterable[uuid.UUID] | None,
-) -> VoucherUpdate | None:
-    """Return the update that makes *voucher* match *params*, setting only what differs.
-
-    Text is compared exactly, datetimes as instants (in whole seconds, as the wire
-    carries them), rates as sets and only when *params* manages them (not None) and
-    *rate_ids* (the voucher's current rates) is given.  None when nothing differs.
-    """
-    changes: dict[str, Any] = {}
-    if params.name != voucher.name:
-        changes["name"] = params.name
-    if params.type is not voucher.type:
-        changes["type"] = params.type
-    # A travel agency voucher may come back with its company in TravelAgencyId only.
-    company = voucher.company_id if voucher.company_id is not None else voucher.travel_agency_id
-    wanted_company = params.company_id
-    if wanted_company is not company and wanted_company != company:
-        changes["company_id"] = wanted_company
-    start = _whole_seconds(params.occupiable_interval_start_utc)
-    if start != voucher.occupiable_interval_start_utc:
-        changes["occupiable_interval_start_utc"] = start
-    end = _whole_seconds(params.occupiable_interval_end_utc)
-    if end != voucher.occupiable_interval_end_utc:
-        changes["occupiable_interval_end_utc"] = end
-    wanted_rates = params.assigned_rate_ids
-    if wanted_rates is not None and rate_ids is not None and set(wanted_rates) != set(rate_ids):
-        changes["assigned_rate_ids"] = wanted_rates
-    if not changes:
-        return None
-    return VoucherUpdate(voucher_id=voucher.id, **changes)
-
-
-@attrs.define
-class _Found:
-    """What the read found in scope, keyed for the diff."""
-
-    by_key: dict[Key, Voucher] = attrs.field(factory=dict)
-    conflicted: dict[Key, list[Voucher]] = attrs.field(factory=dict)
-    unmanaged: list[Voucher] = attrs.field(factory=list)
-    rate_ids: dict[uuid.UUID, list[uuid.UUID]] = attrs.field(factory=dict)
-
-    def add(self, vouchers: list[Voucher]) -> None:
-        by_key, unmanaged = self.by_key, self.unmanaged
-        for voucher in vouchers:
-            ext = voucher.external_identifier
-            if not voucher.is_active:
-                continue  # asked for active ones only; a deleted one is in no plan
-            if not ext:
-                unmanaged.append(voucher)
-                continue
-            key = (voucher.service_id, ext)
-            first = by_key.setdefault(key, voucher)
-            if first is not voucher:
-                self._again(key, first, voucher)
-
-    def _again(self, key: Key, first: Voucher, voucher: Voucher) -> None:
-        if first.id == voucher.id:
-            # The same voucher twice (a chain retried); the newer copy wins.
-            if voucher.updated_utc > first.updated_utc:
-                self.by_key[key] = voucher
-            return
-        held = self.conflicted.setdefault(key, [first])
-        if all(v.id != voucher.id for v in held):
-            held.append(voucher)
-
-
-async def _read(
-    client: MewsClient, options: Options, services: tuple[uuid.UUID, ...], rates: bool
-) -> _Found:
-    found = _Found()
+async def _read(client: MewsClient, options: Options, desired: Desired, differ: Differ) -> None:
     pages = client.vouchers.iter_pages(
-        service_ids=services,
+        service_ids=options.service_ids or desired.services,
         enterprise_ids=None if options.enterprise_id is None else [options.enterprise_id],
         activity_states=[ActivityState.ACTIVE],
-        extent=VoucherExtent(vouchers=True, voucher_assignments=rates),
+        extent=VoucherExtent(vouchers=True, voucher_assignments=desired.manages_rates),
     )
     async with pages:
         async for page in pages:
-            found.add(page.vouchers)
-            # Assignments are paged on their own cursor: they are gathered from every page.
-            for assignment in page.voucher_assignments:
-                found.rate_ids.setdefault(assignment.voucher_id, []).append(assignment.rate_id)
-    return found
+            differ.see(page)
 
 
 async def _read_codes(
@@ -319,20 +298,22 @@ async def _read_codes(
     return codes
 
 
-@attrs.define
-class _Draft:
-    """A plan being filled in; frozen into a SyncPlan once complete."""
-
-    adds: list[DesiredVoucher] = attrs.field(factory=list)
-    updates: list[VoucherUpdate] = attrs.field(factory=list)
-    deletes: list[Voucher] = attrs.field(factory=list)
-    code_adds: list[VoucherCodeParameters] = attrs.field(factory=list)
-    code_deletes: list[VoucherCode] = attrs.field(factory=list)
-    unmanaged: list[Voucher] = attrs.field(factory=list)
-    conflicts: list[Voucher] = attrs.field(factory=list)
-    unchanged: int = 0
-    before: dict[uuid.UUID, Voucher] = attrs.field(factory=dict)
-    before_rate_ids: dict[uuid.UUID, tuple[uuid.UUID, ...]] = attrs.field(factory=dict)
+async def _read_conflicts(
+    client: MewsClient, options: Options, conflicted: set[IntKey]
+) -> list[Voucher]:
+    """Read the active vouchers that hold the conflicting keys, to report them."""
+    stream = client.vouchers.iter_all(
+        service_ids=sorted({uuid.UUID(int=service) for service, _ in conflicted}, key=str),
+        enterprise_ids=None if options.enterprise_id is None else [options.enterprise_id],
+        external_identifiers=sorted({ext for _, ext in conflicted}),
+        activity_states=[ActivityState.ACTIVE],
+    )
+    async with stream:
+        return [
+            v
+            async for v in stream
+            if v.is_active and (v.service_id.int, str(v.external_identifier)) in conflicted
+        ]
 
 
 async def plan_sync(
@@ -355,91 +336,32 @@ async def plan_sync(
         max_deletes=max_deletes,
         errors=errors,
     )
-    items = check_desired(desired, options, errors)
+    state = check_desired(desired, options, errors)
     if errors:
         raise MewsValidationError(errors)
-    services = options.service_ids
-    if services is None:
-        services = tuple(dict.fromkeys(d.params.service_id for d in items))
-    draft = _Draft()
+    services = options.service_ids or tuple(state.services)
+    draft = Draft()
     # Nothing desired and no scope given: nothing to read, nothing to write.
     if services:
-        manage_rates = any(d.params.assigned_rate_ids is not None for d in items)
-        found = await _read(client, options, services, manage_rates)
-        managed_codes = _diff_vouchers(draft, items, found, options)
+        differ = Differ(
+            state, delete_missing=options.delete_missing, owned_prefix=options.owned_prefix or ""
+        )
+        await _read(client, options, state, differ)
+        managed_codes = differ.finish(draft)
         if managed_codes:
             current = await _read_codes(client, options, [v.id for v, _ in managed_codes])
-            _diff_codes(draft, managed_codes, current, options.delete_missing)
+            diff_codes(draft, managed_codes, current, options.delete_missing)
+        if differ.conflicted:
+            draft.conflicts = await _read_conflicts(client, options, differ.conflicted)
     plan = SyncPlan(
         enterprise_id=options.enterprise_id,
-        service_ids=services,
+        service_ids=tuple(services),
         delete_missing=options.delete_missing,
         owned_prefix=options.owned_prefix,
         **attrs.asdict(draft, recurse=False),
     )
     _check_deletes(plan, options.max_deletes)
     return plan
-
-
-def _diff_vouchers(
-    draft: _Draft, items: list[DesiredVoucher], found: _Found, options: Options
-) -> list[tuple[Voucher, tuple[str, ...]]]:
-    """Fill in the voucher actions; return the existing vouchers whose codes are managed."""
-    by_key, conflicted, rate_ids = found.by_key, found.conflicted, found.rate_ids
-    managed_codes: list[tuple[Voucher, tuple[str, ...]]] = []
-    no_rates: list[uuid.UUID] = []
-    for d in items:
-        p = d.params
-        key = (p.service_id, p.external_identifier or "")
-        voucher = by_key.get(key)
-        if voucher is None:
-            draft.adds.append(d)
-            continue
-        if key in conflicted:
-            continue
-        rates = None
-        if p.assigned_rate_ids is not None:
-            rates = rate_ids.get(voucher.id, no_rates)
-        update = diff(p, voucher, rates)
-        if update is None:
-            draft.unchanged += 1
-        else:
-            draft.updates.append(update)
-            draft.before[voucher.id] = voucher
-            if rates is not None and update.assigned_rate_ids is not UNSET:
-                draft.before_rate_ids[voucher.id] = tuple(rates)
-        if d.codes is not None:
-            managed_codes.append((voucher, d.codes))
-    if options.delete_missing:
-        prefix = options.owned_prefix or ""
-        wanted = {(d.params.service_id, d.params.external_identifier) for d in items}
-        draft.deletes.extend(
-            voucher
-            for key, voucher in by_key.items()
-            if key not in wanted and key not in conflicted and key[1].startswith(prefix)
-        )
-    draft.unmanaged.extend(found.unmanaged)
-    draft.conflicts.extend(v for held in conflicted.values() for v in held)
-    return managed_codes
-
-
-def _diff_codes(
-    draft: _Draft,
-    managed: list[tuple[Voucher, tuple[str, ...]]],
-    current: dict[uuid.UUID, list[VoucherCode]],
-    delete_missing: bool,
-) -> None:
-    for voucher, codes in managed:
-        active = current.get(voucher.id, [])
-        values = {code.value for code in active}
-        draft.code_adds.extend(
-            VoucherCodeParameters(voucher_id=voucher.id, value=value)
-            for value in codes
-            if value not in values
-        )
-        if delete_missing:
-            wanted = set(codes)
-            draft.code_deletes.extend(code for code in active if code.value not in wanted)
 
 
 def _check_deletes(plan: SyncPlan, max_deletes: int | None) -> None:

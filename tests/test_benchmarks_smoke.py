@@ -29,6 +29,8 @@ EXPECTED_FIGURES = [
     "3 add client CPU/voucher: SDK / pydantic",
     "4a iter_all memory: peak RSS - RSS after page 1",
     "4b iter_all memory: RSS at N - RSS at N/4",
+    "6a sync: plan of an unchanged state / iter_all read, CPU",
+    "6b sync: second sync of it / iter_all read, wall",
 ]
 
 

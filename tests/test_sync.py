@@ -30,7 +30,7 @@ from mews_vouchers import (
     VoucherType,
     VoucherUpdate,
 )
-from mews_vouchers._sync import diff
+from mews_vouchers._sync_diff import diff
 from mews_vouchers.testing import Fault, MewsSimulator
 
 pytestmark = pytest.mark.anyio
