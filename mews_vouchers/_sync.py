@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
+import anyio.lowlevel
 import attrs
 
 from ._errors import MewsValidationError, SyncError
@@ -280,6 +281,9 @@ async def _read(client: MewsClient, options: Options, desired: Desired, differ: 
     )
     async with pages:
         async for page in pages:
+            # The chain that fetched this page is about to ask for the next one: let that
+            # request leave first, so the diff overlaps with the server's work on it.
+            await anyio.lowlevel.checkpoint()
             differ.see(page)
 
 

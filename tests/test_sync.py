@@ -333,21 +333,53 @@ async def test_unmanaged_and_conflicting_vouchers_are_reported_and_never_written
             )
             for i in range(2)
         ]
-        + [VoucherParameters(service_id=hotel.service_id, name="Loose", type="Public")],
+        + [VoucherParameters(service_id=hotel.service_id, name="Loose", type="Public")]
+        + [
+            VoucherParameters(
+                service_id=hotel.service_id,
+                name=f"Stray {i}",
+                type="Public",
+                external_identifier="shop-9",
+            )
+            for i in range(2)
+        ],
         enterprise_id=hotel.enterprise_id,
     )
     before = sim.vouchers()
     wanted = desired(hotel, 2)
     plan = await plan_for(client, hotel, wanted, delete_missing=True, owned_prefix="shop-")
-    assert sorted(v.id for v in plan.conflicts) == sorted(v.id for v in twins[:2])
+    # shop-9 is owned and not desired, but held twice: not deleted either.
+    assert sorted(v.id for v in plan.conflicts) == sorted(v.id for v in twins[:2] + twins[3:])
     assert [v.id for v in plan.unmanaged] == [twins[2].id]
     assert [d.params.external_identifier for d in plan.adds] == ["shop-1"]
     assert plan.updates == [] and plan.deletes == [] and plan.code_adds == []
-    assert "1 conflicting identifier left alone" in plan.summary()
+    assert "2 conflicting identifiers left alone" in plan.summary()
     await client.vouchers.apply_sync(plan)
     after = {v["Id"]: v for v in sim.vouchers()}
     for voucher in before:
         assert after[voucher["Id"]] == voucher
+
+
+async def test_one_identifier_in_two_services_is_two_vouchers(
+    client: MewsClient, sim: MewsSimulator, hotel: Hotel
+) -> None:
+    """The key includes the service: shop-0 of each service is its own voucher; scope is given."""
+    spa = sim.add_service(hotel.enterprise_id, name="Spa")
+    wanted = desired(hotel, 2) + [
+        DesiredVoucher(params=_evolve(d.params, service_id=spa, name=f"Spa {i}"), codes=[f"S{i}"])
+        for i, d in enumerate(desired(hotel, 2))
+    ]
+    await client.vouchers.sync(wanted, enterprise_id=hotel.enterprise_id)
+    assert Counter(v["ExternalIdentifier"] for v in active(sim)) == {"shop-0": 2, "shop-1": 2}
+    assert (await plan_for(client, hotel, wanted)).is_empty
+    # Scoped to the spa alone, the desired vouchers of the other service are refused.
+    with pytest.raises(MewsValidationError, match=r"desired\[0\]\.service_id"):
+        await plan_for(client, hotel, wanted, service_ids=[spa])
+    spa_only = [d for d in wanted if d.params.service_id == spa][:1]
+    plan = await plan_for(
+        client, hotel, spa_only, service_ids=[spa], delete_missing=True, owned_prefix="shop-"
+    )
+    assert [(v.service_id, v.external_identifier) for v in plan.deletes] == [(spa, "shop-1")]
 
 
 # --- codes ---------------------------------------------------------------------------------------
