@@ -390,8 +390,9 @@ def read_plan(path: Path) -> SyncPlan:
         except MewsValidationError as exc:
             problems = [(f"{source}:{number}: {path_}", message) for path_, message in exc.errors]
             raise MewsValidationError(problems) from exc
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            # orjson's, cattrs' and the models' complaints: the line is not what we wrote.
+        except Exception as exc:
+            # orjson's, cattrs' and the models' complaints, whatever their class: the line
+            # is not what to_jsonl wrote, and the caller gets one MewsValidationError.
             what = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
             raise MewsValidationError([(f"{source}:{number}", what)]) from exc
     if not reader.fields:

@@ -535,7 +535,13 @@ async def test_a_saved_plan_round_trips_and_applies_from_the_file(
     """to_jsonl then from_jsonl gives the same plan, and applying the loaded one converges."""
     await client.vouchers.sync(desired(hotel, 5), enterprise_id=hotel.enterprise_id)
     await client.vouchers.add(
-        [VoucherParameters(service_id=hotel.service_id, name="Loose", type="Public")],
+        [VoucherParameters(service_id=hotel.service_id, name="Loose", type="Public")]
+        + [
+            VoucherParameters(
+                service_id=hotel.service_id, name="Twin", type="Public", external_identifier="twin"
+            )
+        ]
+        * 2,
         enterprise_id=hotel.enterprise_id,
     )
     wanted = desired(hotel, 3, name="New") + desired(hotel, 2, start=10)
@@ -547,9 +553,10 @@ async def test_a_saved_plan_round_trips_and_applies_from_the_file(
     plan.to_jsonl(path)
     lines = path.read_text().splitlines()
     assert '"FormatVersion":1' in lines[0]
-    assert len(lines) == 1 + len(plan.adds) + len(plan.updates) + len(plan.deletes) + len(
-        plan.code_adds
-    ) + len(plan.code_deletes) + len(plan.unmanaged)
+    counts = [plan.adds, plan.updates, plan.deletes, plan.code_adds, plan.code_deletes]
+    counts += [plan.unmanaged, plan.conflicts]
+    assert all(counts) and len(lines) == 1 + sum(map(len, counts))
+
     loaded = SyncPlan.from_jsonl(path)
     assert loaded == plan
     result = await client.vouchers.apply_sync(loaded)
