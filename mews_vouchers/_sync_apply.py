@@ -121,7 +121,8 @@ class _Apply:
         eid = self.plan.enterprise_id
         return None if eid is None else [eid]
 
-    def _skip(self, action: SyncAction, item: Any, reason: str) -> None:
+    def skip(self, action: SyncAction, item: Any, reason: str) -> None:
+        """Record that *item* is not written, because Mews changed since planning."""
         self.stale.append(StaleAction(action=action, item=item, reason=reason))
 
     # -- checks ---------------------------------------------------------------
@@ -222,9 +223,9 @@ class _Apply:
         return list(items) if results is None else list(results)
 
 
-def _fresh(entries: Sequence[T], keep: Callable[[int, T], bool]) -> tuple[list[T], list[int]]:
+def _fresh(entries: Sequence[T], keep: Callable[[T], bool]) -> tuple[list[T], list[int]]:
     """Return the entries *keep* accepts, with their positions."""
-    kept = [(i, e) for i, e in enumerate(entries) if keep(i, e)]
+    kept = [(i, e) for i, e in enumerate(entries) if keep(e)]
     return [e for _, e in kept], [i for i, _ in kept]
 
 
@@ -253,13 +254,13 @@ async def apply_sync(
         rates = plan.before_rate_ids.get(planned.id) if action == "update" else None
         reason = _changed(planned, now, rates, rates_now)
         if reason is not None:
-            run._skip(action, entry, reason)
+            run.skip(action, entry, reason)
         return reason is None
 
     def code_live(code: VoucherCodeParameters) -> bool:
         voucher = vouchers_now.get(code.voucher_id)
         if voucher is None or not voucher.is_active:
-            run._skip("code_add", code, "its voucher was deleted since planning")
+            run.skip("code_add", code, "its voucher was deleted since planning")
             return False
         return (code.voucher_id, code.value) not in values_now
 
@@ -267,16 +268,16 @@ async def apply_sync(
         key = (desired.params.service_id, desired.params.external_identifier)
         holder = taken.get(key)
         if holder is not None:
-            run._skip("add", desired, f"voucher {holder} took this identifier since planning")
+            run.skip("add", desired, f"voucher {holder} took this identifier since planning")
         return holder is None
 
-    code_deletes, code_delete_at = _fresh(plan.code_deletes, lambda i, c: c.id in ids_now)
-    deletes, delete_at = _fresh(plan.deletes, lambda i, v: live("delete", v, v))
+    code_deletes, code_delete_at = _fresh(plan.code_deletes, lambda c: c.id in ids_now)
+    deletes, delete_at = _fresh(plan.deletes, lambda v: live("delete", v, v))
     updates, update_at = _fresh(
-        plan.updates, lambda i, u: live("update", u, plan.before[u.voucher_id])
+        plan.updates, lambda u: live("update", u, plan.before[u.voucher_id])
     )
-    adds, add_at = _fresh(plan.adds, lambda i, d: add_live(d))
-    code_adds, code_add_at = _fresh(plan.code_adds, lambda i, c: code_live(c))
+    adds, add_at = _fresh(plan.adds, add_live)
+    code_adds, code_add_at = _fresh(plan.code_adds, code_live)
 
     vouchers, codes = client.vouchers, client.voucher_codes
     deleted_codes = await run.write(
