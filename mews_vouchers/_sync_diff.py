@@ -3,14 +3,17 @@
 Diffing as the pages stream in, rather than after the read, keeps two costs away from a
 large sync.  Time: a page is diffed while the next one is on its way, so the diff hides
 behind the read's own waiting.  Memory: a voucher that is as desired is dropped at once,
-like any voucher ``iter_all`` yields; what is kept per voucher in scope is an int (its
-id) under its key, which the garbage collector never has to visit.  Only the vouchers
-the plan acts on (updates, deletions, managed rates or codes) and the unmanaged ones,
-which the plan reports, are kept whole.
+like any voucher ``iter_all`` yields; what is kept is a flag per desired item and the
+keys in scope that are not desired, none of which the garbage collector has to visit.
+Only the vouchers the plan acts on (updates, deletions, managed rates or codes) and the
+unmanaged ones, which the plan reports, are kept whole.
 
-Conflicts (one key held by two active vouchers) are known only once every page is in;
-the plan then leaves those keys alone, and the vouchers holding them are read again by
-their identifiers, which is rare and cheap, to be reported.
+Each voucher is in exactly one chain of the read, and the pages of a chain do not
+overlap, so a key met twice is held by two vouchers: a conflict.  (A server sending one
+voucher twice would make a false conflict, which is the safe side: it is not written.)
+Conflicts are known only once every page is in; the plan then leaves those keys alone,
+and the vouchers holding them are read again by their identifiers, which is rare and
+cheap, to be reported.
 """
 
 from __future__ import annotations
@@ -135,12 +138,12 @@ class Differ:
         self.desired = desired
         self.delete_missing = delete_missing
         self.owned_prefix = owned_prefix
-        # For each desired item, the id (as an int) of the voucher holding its key; 0: none.
-        self.matched: list[int] = [0] * len(desired.params)
+        # For each desired item, 1 once a voucher holding its key was read.
+        self.matched = bytearray(len(desired.params))
         # Desired items that need more than the inline check: diffed once all is read.
         self.kept: dict[int, Voucher] = {}
-        # Keys in scope that are not desired: the id of their first holder, for conflicts.
-        self.others: dict[int, dict[str, int]] = {}
+        # Keys in scope that are not desired, by service, for conflicts.
+        self.others: dict[int, set[str]] = {}
         self.conflicted: set[IntKey] = set()
         self.deletable: dict[IntKey, Voucher] = {}
         self.unmanaged: list[Voucher] = []
@@ -152,7 +155,8 @@ class Differ:
         matched, kept = self.matched, self.kept
         last_service: uuid.UUID | None = None
         service = 0
-        positions = others = _NO_KEYS
+        positions = _NO_KEYS
+        others: set[str] = set()
         for voucher in page.vouchers:
             ext = voucher.external_identifier
             if not voucher.is_active:
@@ -165,22 +169,20 @@ class Differ:
                 # The converter shares one UUID object between the vouchers of a service.
                 last_service, service = service_id, service_id.int
                 positions = index.get(service, _NO_KEYS)
-                others = self.others.setdefault(service, {})
-            held_id = voucher.id.int
+                others = self.others.setdefault(service, set())
             i = positions.get(ext)
             if i is None:
-                first = others.setdefault(ext, held_id)
-                if first != held_id:
+                if ext in others:
                     self.conflicted.add((service, ext))
-                elif self.delete_missing and ext.startswith(self.owned_prefix):
-                    self.deletable[service, ext] = voucher
+                else:
+                    others.add(ext)
+                    if self.delete_missing and ext.startswith(self.owned_prefix):
+                        self.deletable[service, ext] = voucher
                 continue
-            held = matched[i]
-            if held:
-                if held != held_id:
-                    self.conflicted.add((service, ext))
+            if matched[i]:
+                self.conflicted.add((service, ext))
                 continue
-            matched[i] = held_id
+            matched[i] = 1
             p = params[i]
             # Most vouchers of a nightly sync are as desired: that is decided inline, and
             # anything else (or in doubt) waits for diff() once every page is in.
