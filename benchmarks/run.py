@@ -27,11 +27,12 @@ from benchmarks import (
     fig_fanout,
     fig_fleet,
     fig_memory,
+    fig_sync,
     fig_throttle,
 )
 from benchmarks._common import Row, format_table
 
-FIGURES = ("converter", "throttle", "fanout", "cpu", "memory", "fleet")
+FIGURES = ("converter", "throttle", "fanout", "cpu", "memory", "fleet", "sync")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "cpu": lambda: fig_cpu.run(args.quick),
         "memory": lambda: fig_memory.run(args.quick, args.memory_vouchers),
         "fleet": lambda: fig_fleet.run(args.quick),
+        "sync": lambda: fig_sync.run(args.quick),
     }
     rows: list[Row] = []
     started = time.perf_counter()

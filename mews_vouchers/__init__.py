@@ -25,6 +25,7 @@ from ._errors import (
     RateLimitError,
     RequestTimeoutError,
     ServerError,
+    SyncError,
 )
 from ._models import (
     UNSET,
@@ -45,6 +46,7 @@ from ._models import (
 )
 from ._pagination import ItemStream, PageStream
 from ._requester import ClientStats
+from ._sync_models import DesiredVoucher, StaleAction, SyncPlan, SyncResult
 
 __all__ = [
     "DEMO_URL",
@@ -58,6 +60,7 @@ __all__ = [
     "ClientStats",
     "Company",
     "ConflictError",
+    "DesiredVoucher",
     "ForbiddenError",
     "ItemStream",
     "MewsApiError",
@@ -76,6 +79,10 @@ __all__ = [
     "RequestTimeoutError",
     "RetryPolicy",
     "ServerError",
+    "StaleAction",
+    "SyncError",
+    "SyncPlan",
+    "SyncResult",
     "TimeInterval",
     "Unset",
     "Voucher",

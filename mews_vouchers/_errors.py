@@ -18,15 +18,19 @@ the aiohttp, JSON or cattrs exception underneath, if any, is its ``__cause__``::
     │   ├── RateLimitError         429 (.retry_after)
     │   └── ServerError            5xx
     ├── PaginationError            the API's cursors do not make progress
-    └── BulkOperationError         partial failure of a batched call (.results, .failures)
+    ├── BulkOperationError         partial failure of a batched call (.results, .failures)
+    └── SyncError                  a sync refused before writing, or applied with failures (.result)
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
+
+if TYPE_CHECKING:
+    from ._sync_models import SyncPlan, SyncResult
 
 T = TypeVar("T")
 
@@ -211,6 +215,19 @@ class BulkOperationError(MewsError):
             (i, item) for f in self.failures for i, item in zip(f.indices, f.items, strict=True)
         )
         return [item for _, item in pairs]
+
+
+class SyncError(MewsError):
+    """A sync refused its plan before writing (``max_deletes``), or applied it with failures.
+
+    ``result`` says what was written, skipped as stale and failed (empty when nothing was
+    written); ``plan`` is the plan refused, if that is why.
+    """
+
+    def __init__(self, message: str, result: SyncResult, plan: SyncPlan | None = None) -> None:
+        super().__init__(message)
+        self.result = result
+        self.plan = plan
 
 
 def unwrap_group(group: BaseExceptionGroup[Any]) -> BaseException:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import attrs
 
+from . import _sync, _sync_apply
 from ._batching import ChunkError, ProgressCallback, WriteLedger, run_chunked
 from ._constants import (
     VOUCHER_CODES_ADD,
@@ -59,6 +60,7 @@ from ._pagination import (
 )
 from ._requester import AttemptRecord
 from ._retry import retry_delay
+from ._sync_models import DesiredVoucher, SyncPlan, SyncResult
 from ._validation import (
     Errors,
     check_interval,
@@ -534,6 +536,69 @@ class Vouchers(_Resource):
             vouchers_only=True,
         )
         return ItemStream(self._stream(chains), _vouchers_of)
+
+    # -- sync (the work is in _sync and _sync_apply) -----------------------------------------
+
+    async def plan_sync(
+        self,
+        desired: Iterable[VoucherParameters | DesiredVoucher],
+        *,
+        enterprise_id: uuid.UUID | str | None = None,
+        service_ids: Iterable[uuid.UUID | str] | None = None,
+        delete_missing: bool = False,
+        owned_prefix: str | None = None,
+        max_deletes: int | None = None,
+    ) -> SyncPlan:
+        """Compute what would make Mews match *desired*, keyed by (service, external id).
+
+        Reads the active vouchers of *service_ids* (default: the services *desired* names)
+        and diffs them: adds, updates of only the fields that differ, and with
+        *delete_missing* deletions of vouchers whose identifier starts with *owned_prefix*
+        (required then; ``""`` owns every identified voucher).  Vouchers without an
+        identifier, and identifiers held twice, are reported and never touched.  Raises
+        :class:`SyncError` before any write if the plan deletes more than *max_deletes*.
+        """
+        return await _sync.plan_sync(
+            self._client,
+            desired,
+            enterprise_id=enterprise_id,
+            service_ids=service_ids,
+            delete_missing=delete_missing,
+            owned_prefix=owned_prefix,
+            max_deletes=max_deletes,
+        )
+
+    async def apply_sync(
+        self, plan: SyncPlan, *, on_progress: ProgressCallback | None = None
+    ) -> SyncResult:
+        """Write *plan*, skipping as stale what changed in Mews since it was planned.
+
+        Raises :class:`SyncError` (with ``.result``) after everything else was written
+        if any write failed; running the sync again does what is left.
+        """
+        return await _sync_apply.apply_sync(self._client, plan, on_progress=on_progress)
+
+    async def sync(
+        self,
+        desired: Iterable[VoucherParameters | DesiredVoucher],
+        *,
+        enterprise_id: uuid.UUID | str | None = None,
+        service_ids: Iterable[uuid.UUID | str] | None = None,
+        delete_missing: bool = False,
+        owned_prefix: str | None = None,
+        max_deletes: int | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> SyncResult:
+        """Plan and apply in one call: make Mews match *desired* (see :meth:`plan_sync`)."""
+        plan = await self.plan_sync(
+            desired,
+            enterprise_id=enterprise_id,
+            service_ids=service_ids,
+            delete_missing=delete_missing,
+            owned_prefix=owned_prefix,
+            max_deletes=max_deletes,
+        )
+        return await self.apply_sync(plan, on_progress=on_progress)
 
 
 class VoucherCodes(_Resource):

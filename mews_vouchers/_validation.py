@@ -96,8 +96,14 @@ def _repeat(errors: Errors, path: str, first: str, what: str) -> None:
     errors.append((path, f"repeats {first}: {what} must be unique within one add"))
 
 
-def validate_voucher_parameters(items: Sequence[object], name: str = "params") -> None:
-    """Check every item of a ``vouchers.add`` input."""
+def validate_voucher_parameters(
+    items: Sequence[object], name: str = "params", *, unique_keys: bool = True
+) -> None:
+    """Check every item of a ``vouchers.add`` input.
+
+    With *unique_keys*, an external identifier repeated within a service is refused too
+    (sync checks its keys itself, and says why in its own words).
+    """
     errors: Errors = []
     known_types = VoucherType._value2member_map_
     keys: dict[tuple[uuid.UUID, str], int] = {}
@@ -134,7 +140,9 @@ def validate_voucher_parameters(items: Sequence[object], name: str = "params") -
                 _text(
                     errors, f"{name}[{i}].external_identifier", ext, MAX_EXTERNAL_IDENTIFIER_LENGTH
                 )
-            first = keys.setdefault((item.service_id, ext), i) if isinstance(ext, str) else i
+            first = i
+            if unique_keys and isinstance(ext, str):
+                first = keys.setdefault((item.service_id, ext), i)
             if first != i:
                 _repeat(
                     errors,
@@ -182,8 +190,14 @@ def validate_voucher_updates(items: Sequence[object], name: str = "updates") -> 
     _raise_if(errors)
 
 
-def validate_voucher_code_parameters(items: Sequence[object], name: str = "params") -> None:
-    """Check every item of a ``voucher_codes.add`` input."""
+def validate_voucher_code_parameters(
+    items: Sequence[object], name: str = "params", *, unique_keys: bool = True
+) -> None:
+    """Check every item of a ``voucher_codes.add`` input.
+
+    With *unique_keys*, a code value repeated for one voucher is refused too (sync checks
+    its codes itself).
+    """
     errors: Errors = []
     keys: dict[tuple[uuid.UUID, str], int] = {}
     for i, item in enumerate(items):
@@ -193,7 +207,9 @@ def validate_voucher_code_parameters(items: Sequence[object], name: str = "param
             continue
         _text(errors, f"{at}.value", item.value, MAX_VOUCHER_CODE_VALUE_LENGTH, minimum=1)
         value = item.value
-        first = keys.setdefault((item.voucher_id, value), i) if isinstance(value, str) else i
+        first = i
+        if unique_keys and isinstance(value, str):
+            first = keys.setdefault((item.voucher_id, value), i)
         if first != i:
             _repeat(errors, f"{at}.value", f"{name}[{first}].value", "a voucher's code value")
         _interval(errors, f"{at}.validity_end_utc", item.validity_start_utc, item.validity_end_utc)

@@ -39,6 +39,10 @@ FLEET_FIGURES = [
     "6c fleet of 4, in-process limiters: accepted/window vs ceiling",
     "6d fleet of 4, in-process limiters: 429 share",
 ]
+SYNC_FIGURES = [
+    "7a sync: plan of an unchanged state / iter_all read, CPU",
+    "7b sync: second sync of it / iter_all read, wall",
+]
 
 
 def test_quick_run_reports_every_figure(tmp_path: Path) -> None:
@@ -64,7 +68,7 @@ def test_quick_run_reports_every_figure(tmp_path: Path) -> None:
     assert "Traceback" not in completed.stderr
     assert "ResourceWarning" not in completed.stderr
     rows = json.loads(out.read_text())
-    expected = EXPECTED_FIGURES + (FLEET_FIGURES if find_redis_server() else [])
+    expected = EXPECTED_FIGURES + (FLEET_FIGURES if find_redis_server() else []) + SYNC_FIGURES
     assert [row["figure"] for row in rows] == expected
     for row in rows:
         assert math.isfinite(row["measured"]) and math.isfinite(row["baseline"]), row

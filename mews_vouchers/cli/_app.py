@@ -416,6 +416,10 @@ def build_parser() -> argparse.ArgumentParser:
     _connection_options(delete, writes=True)
     delete.set_defaults(handler=_commands.delete_command)
 
+    from . import _sync  # sync and apply
+
+    _sync.add_parsers(command)
+
     # Its options are the standalone server's own, parsed by its parser (see main), so
     # that both spell them the same and the simulator is loaded only when wanted.
     commands.add_parser(

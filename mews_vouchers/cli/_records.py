@@ -77,11 +77,15 @@ class _Keys:
     problems: list[str]
 
 
-def _resolve_keys(keys: Sequence[str], names: dict[str, str], accepted: str) -> _Keys:
+def _resolve_keys(
+    keys: Sequence[str], names: dict[str, str], accepted: str, also: frozenset[str] = frozenset()
+) -> _Keys:
     fields: dict[str, str] = {}
     seen: dict[str, str] = {}
     problems: list[str] = []
     for key in keys:
+        if _norm(key) in also:
+            continue  # a column the caller reads itself (sync's Codes)
         name = names.get(_norm(key))
         if name is None:
             problems.append(f"unknown column {key!r}; expected {accepted}")
@@ -187,7 +191,7 @@ class _RepeatedKeys:
 
     def __init__(self) -> None:
         self._ids = [bytearray() for _ in range(256)]
-        self._lines = [array("L") for _ in range(256)]
+        self._lines = [array("I") for _ in range(256)]
 
     def add(self, key: bytes, line: int) -> None:
         bucket = hash(key) & 0xFF
@@ -228,13 +232,15 @@ def _build(
     required: Sequence[str],
     validate: Callable[[Sequence[object]], None],
     keep: bool,
+    also: frozenset[str] = frozenset(),
+    unique: bool = True,
 ) -> Parsed[T]:
     """Build and validate a model per record; raise InputError listing the problems met."""
     accepted = _accepted(names)
     problems = _Problems(source.source)
     header_keys = None
     if source.header is not None:
-        header_keys = _resolve_keys(source.header, names, accepted)
+        header_keys = _resolve_keys(source.header, names, accepted, also)
         if header_keys.problems:
             # The header's line is 1; nothing below it can be read without it.
             raise InputError(source.source, [Problem(1, m) for m in header_keys.problems])
@@ -245,7 +251,7 @@ def _build(
         if isinstance(record, Problem):
             problems.add(record)
             continue
-        keys = header_keys or _resolve_keys(list(record.values), names, accepted)
+        keys = header_keys or _resolve_keys(list(record.values), names, accepted, also)
         errors = list(keys.problems)
         kwargs: dict[str, object] = {}
         for key, raw in record.values.items():
@@ -276,7 +282,7 @@ def _build(
             for message in errors:
                 problems.add(Problem(record.line, message))
             continue
-        repeat_key = _voucher_key(item)
+        repeat_key = _voucher_key(item) if unique else None
         if repeat_key is not None:
             repeats.add(repeat_key, record.line)
         parsed.add(item, record)
@@ -298,8 +304,19 @@ def _place(path: str, message: str, lines: Sequence[int]) -> Problem:
     return Problem(line, f"{display(match[2])}: {message}" if match[2] else message)
 
 
-def voucher_parameters(source: InputFile, *, keep: bool = True) -> Parsed[VoucherParameters]:
-    """Return one VoucherParameters per record, or raise InputError with the problems."""
+def voucher_parameters(
+    source: InputFile,
+    *,
+    keep: bool = True,
+    also: frozenset[str] = frozenset(),
+    unique: bool = True,
+) -> Parsed[VoucherParameters]:
+    """Return one VoucherParameters per record, or raise InputError with the problems.
+
+    *also* names (normalized: lower case, no ``_`` or ``-``) columns that are accepted and
+    left to the caller, who reads them from the records itself; without *unique*, a
+    repeated external identifier is left to the caller (sync names it).
+    """
     return _build(
         source,
         VoucherParameters,
@@ -308,6 +325,8 @@ def voucher_parameters(source: InputFile, *, keep: bool = True) -> Parsed[Vouche
         required=_REQUIRED_ADD,
         validate=validate_voucher_parameters,
         keep=keep,
+        also=also,
+        unique=unique,
     )
 
 
