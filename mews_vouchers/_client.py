@@ -29,10 +29,11 @@ from ._constants import (
 )
 from ._errors import MewsConfigError, MewsConnectionError, unwrap_group
 from ._pagination import PageStream
-from ._ratelimit import Clock, LimitPolicy, RateLimiter, Sleep
+from ._ratelimit import LimitPolicy, RateLimiter
 from ._requester import ClientStats, Requester
 from ._resources import VoucherCodes, Vouchers
 from ._secrets import mask
+from ._timing import Clock, Sleep, Timer
 from ._transport import AiohttpTransport, Transport
 
 __version__ = "0.1.0"
@@ -140,8 +141,7 @@ class MewsClient:
         self.timeout = float(timeout)
         self.retry = retry
         self.rate_limit = rate_limit
-        self._clock = clock or time.monotonic
-        self._sleep = sleep or anyio.sleep
+        self._timer = Timer(clock or time.monotonic, sleep or anyio.sleep)
         self._transport = transport or AiohttpTransport(
             self.base_url,
             session=session,
@@ -149,10 +149,10 @@ class MewsClient:
             user_agent=f"mews-vouchers/{__version__}",
         )
         self._limiter = (
-            RateLimiter(None, clock=self._clock, sleep=self._sleep)
+            RateLimiter(None, clock=self._timer.clock, sleep=self._timer.sleep)
             if rate_limit is None
             else rate_limit.limiter(
-                access_token=self._access_token, clock=self._clock, sleep=self._sleep
+                access_token=self._access_token, clock=self._timer.clock, sleep=self._timer.sleep
             )
         )
         self._requester = Requester(
@@ -165,8 +165,7 @@ class MewsClient:
             limiter=self._limiter,
             capacity=anyio.CapacityLimiter(self.max_concurrency),
             timeout=self.timeout,
-            sleep=self._sleep,
-            clock=self._clock,
+            timer=self._timer,
             rng=random.Random(),
         )
         self._scopes: set[anyio.CancelScope] = set()
@@ -276,6 +275,4 @@ class MewsClient:
             )
 
     async def _sleep_for(self, seconds: float) -> None:
-        deadline = self._clock() + seconds
-        while (remaining := deadline - self._clock()) > 0:
-            await self._sleep(remaining)
+        await self._timer.sleep_for(seconds)

@@ -15,7 +15,8 @@ from ._constants import (
     RATE_LIMIT_PER_SECONDS,
     RATE_LIMIT_REQUESTS,
 )
-from ._ratelimit import Clock, Limiter, RateLimiter, Sleep
+from ._ratelimit import Limiter, RateLimiter
+from ._timing import Clock, Sleep
 
 
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:

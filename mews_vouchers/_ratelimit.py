@@ -14,16 +14,14 @@ import asyncio
 import heapq
 import time
 import weakref
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import anyio
 
+from ._timing import Clock, Sleep, Timer
+
 if TYPE_CHECKING:
     from ._config import RateLimit
-
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
 
 
 class Limiter(Protocol):
@@ -88,8 +86,7 @@ class RateLimiter:
         sleep: Sleep = anyio.sleep,
     ) -> None:
         self.limit = limit
-        self._clock = clock
-        self._sleep = sleep
+        self._timer = Timer(clock, sleep)
         self._window = (limit.per_seconds + window_margin(limit)) if limit else 0.0
         self._expiries: list[float] = []  # heap: when each finished request's slot frees
         self._in_flight = 0
@@ -100,22 +97,18 @@ class RateLimiter:
 
     async def pause(self, seconds: float) -> None:
         """Hold every request of the client for *seconds* from now (after a 429)."""
-        self._paused_until = max(self._paused_until, self._clock() + seconds)
-
-    async def _sleep_until(self, deadline: float) -> None:
-        while (remaining := deadline - self._clock()) > 0:
-            await self._sleep(remaining)
+        self._paused_until = max(self._paused_until, self._timer.clock() + seconds)
 
     async def acquire(self) -> None:
         """Wait until a request may be sent, and hold a slot for it until :meth:`release`."""
-        if self.limit is None and self._paused_until <= self._clock():
+        if self.limit is None and self._paused_until <= self._timer.clock():
             return
         self._bind_loop()
         async with self._lock:
             while True:
-                now = self._clock()
+                now = self._timer.clock()
                 if now < self._paused_until:
-                    await self._sleep_until(self._paused_until)
+                    await self._timer.sleep_until(self._paused_until)
                     continue
                 if self.limit is None:
                     return
@@ -126,7 +119,7 @@ class RateLimiter:
                     self._in_flight += 1
                     return
                 if expiries:
-                    await self._sleep_until(expiries[0])
+                    await self._timer.sleep_until(expiries[0])
                 else:
                     # Every slot is held by a request in flight: wait for one to finish.
                     await self._released.wait()
@@ -143,7 +136,7 @@ class RateLimiter:
         if self._loop is not None:
             self._lock = anyio.Lock()
             self._released = anyio.Event()
-            now = self._clock()
+            now = self._timer.clock()
             for _ in range(self._in_flight):
                 heapq.heappush(self._expiries, now + self._window)
             self._in_flight = 0
@@ -154,7 +147,7 @@ class RateLimiter:
         if self.limit is None:
             return
         self._in_flight -= 1
-        heapq.heappush(self._expiries, self._clock() + self._window)
+        heapq.heappush(self._expiries, self._timer.clock() + self._window)
         self._released.set()
         self._released = anyio.Event()
 

@@ -36,7 +36,7 @@ from ._errors import (
     RequestTimeoutError,
     error_class_for,
 )
-from ._ratelimit import Clock, Limiter, Sleep
+from ._ratelimit import Limiter
 from ._retry import (
     may_have_applied,
     parse_retry_after,
@@ -45,6 +45,7 @@ from ._retry import (
     should_retry,
 )
 from ._secrets import redact, scrub
+from ._timing import Timer
 from ._transport import RawResponse, Transport
 
 logger = logging.getLogger("mews_vouchers")
@@ -92,8 +93,7 @@ class Requester:
         limiter: Limiter,
         capacity: anyio.CapacityLimiter,
         timeout: float,
-        sleep: Sleep = anyio.sleep,
-        clock: Clock = time.monotonic,
+        timer: Timer | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self._transport = transport
@@ -105,8 +105,7 @@ class Requester:
         self.limiter = limiter
         self.capacity = capacity
         self.timeout = timeout
-        self._sleep = sleep
-        self._clock = clock
+        self._timer = timer or Timer()
         self._rng = rng or random.Random()
         self.stats = ClientStats()
         self.closed = False
@@ -177,19 +176,16 @@ class Requester:
             )
             if not retryable or attempt >= self.retry.max_attempts:
                 raise error
-            delay = retry_delay(self.retry, attempt, rng=self._rng)
-            deadline = self._clock() + delay
-            while (remaining := deadline - self._clock()) > 0:
-                await self._sleep(remaining)
+            await self._timer.sleep_for(retry_delay(self.retry, attempt, rng=self._rng))
 
     def _block(self, seconds: float) -> None:
-        until = self._clock() + seconds
+        until = self._timer.clock() + seconds
         if until > self._blocked_until:
             self._blocked_until, self._blocked_for = until, seconds
 
     def _refuse_while_blocked(self, operation: str) -> None:
         """Fail without sending while a Retry-After longer than the policy allows runs."""
-        remaining = self._blocked_until - self._clock()
+        remaining = self._blocked_until - self._timer.clock()
         if remaining > 0:
             raise RateLimitError(
                 f"not sent: the API asked to wait {self._blocked_for:g} s (Retry-After), more"
@@ -218,9 +214,9 @@ class Requester:
         error: MewsError | None = None
         result: Any = None
         async with self.capacity:
-            asked = self._clock()
+            asked = self._timer.clock()
             slot = await self.limiter.acquire()
-            telemetry.rate_limit_waited(operation, self._clock() - asked)
+            telemetry.rate_limit_waited(operation, self._timer.clock() - asked)
             self.stats.requests += 1
             try:
                 with telemetry.request_span(operation, items=items, attempt=attempt) as span:

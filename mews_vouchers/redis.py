@@ -42,8 +42,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from ._config import RateLimit
 from ._constants import RATE_LIMIT_PER_SECONDS, RATE_LIMIT_REQUESTS
 from ._errors import MewsConfigError, MewsConnectionError
-from ._ratelimit import Clock, Limiter, Sleep, window_margin
+from ._ratelimit import Limiter, window_margin
 from ._redis_script import ACQUIRE, PAUSE, RELEASE, SCRIPT, microseconds, slot_keys
+from ._timing import Clock, Sleep, Timer
 
 __all__ = ["RedisRateLimit"]
 
@@ -171,8 +172,7 @@ class RedisLimiter:
         self._policy = policy
         self._where = f"Redis at {safe_url(policy.url)}"
         self._keys = keys
-        self._clock = clock
-        self._sleep = sleep
+        self._timer = Timer(clock, sleep)
         window = policy.per_seconds + window_margin(RateLimit(policy.requests, policy.per_seconds))
         self._window_us = microseconds(window)
         self._lease_us = microseconds(policy.lease)
@@ -221,11 +221,6 @@ class RedisLimiter:
             )
         return reply[0], reply[1]
 
-    async def _sleep_for(self, seconds: float) -> None:
-        deadline = self._clock() + seconds
-        while (remaining := deadline - self._clock()) > 0:
-            await self._sleep(remaining)
-
     async def acquire(self) -> str:
         """Wait until the shared window has a slot (and no 429 pause); return the slot's id.
 
@@ -238,8 +233,7 @@ class RedisLimiter:
         slot = secrets.token_hex(8)
         async with binding.lock:
             while True:
-                if (local := self._paused_until - self._clock()) > 0:
-                    await self._sleep_for(local)
+                await self._timer.sleep_until(self._paused_until)
                 try:
                     granted, wait_us = await self._run(
                         binding,
@@ -259,7 +253,7 @@ class RedisLimiter:
                 if granted:
                     self._held += 1
                     return slot
-                await self._sleep_for(max(wait_us / 1_000_000, _MIN_WAIT))
+                await self._timer.sleep_for(max(wait_us / 1_000_000, _MIN_WAIT))
 
     async def _forget(self, binding: _Binding, slot: str) -> None:
         try:
@@ -301,7 +295,7 @@ class RedisLimiter:
         """
         if seconds <= 0:
             return
-        self._paused_until = max(self._paused_until, self._clock() + seconds)
+        self._paused_until = max(self._paused_until, self._timer.clock() + seconds)
         if self._closed:
             return
         binding = self._bind()
