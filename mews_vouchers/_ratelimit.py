@@ -10,14 +10,13 @@ client's limiter for its access token.
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import time
-import weakref
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import anyio
 
+from ._loops import LoopBinding
 from ._timing import Clock, Sleep, Timer
 
 if TYPE_CHECKING:
@@ -93,7 +92,7 @@ class RateLimiter:
         self._released = anyio.Event()
         self._paused_until = 0.0
         self._lock = anyio.Lock()
-        self._loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
+        self._loop = LoopBinding()
 
     async def pause(self, seconds: float) -> None:
         """Hold every request of the client for *seconds* from now (after a 429)."""
@@ -130,17 +129,14 @@ class RateLimiter:
         The window stays: it is kept on the clock, not in the loop.  Requests still counted
         in flight belonged to a loop that ended: their slots free one window from now.
         """
-        loop = asyncio.get_running_loop()
-        if self._loop is not None and self._loop() is loop:
+        if not self._loop.moved():
             return
-        if self._loop is not None:
-            self._lock = anyio.Lock()
-            self._released = anyio.Event()
-            now = self._timer.clock()
-            for _ in range(self._in_flight):
-                heapq.heappush(self._expiries, now + self._window)
-            self._in_flight = 0
-        self._loop = weakref.ref(loop)
+        self._lock = anyio.Lock()
+        self._released = anyio.Event()
+        now = self._timer.clock()
+        for _ in range(self._in_flight):
+            heapq.heappush(self._expiries, now + self._window)
+        self._in_flight = 0
 
     async def release(self, slot: object = None) -> None:
         """Mark the request of an acquired slot as answered (or abandoned)."""

@@ -8,12 +8,10 @@ Callers that need to know whether a failed write may have been applied pass an
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 import time
 import typing
-import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -28,7 +26,6 @@ from ._constants import API_PREFIX
 from ._converter import encode
 from ._errors import (
     MewsApiError,
-    MewsConfigError,
     MewsConnectionError,
     MewsError,
     MewsValidationError,
@@ -36,6 +33,7 @@ from ._errors import (
     RequestTimeoutError,
     error_class_for,
 )
+from ._loops import LoopBinding
 from ._ratelimit import Limiter
 from ._retry import (
     may_have_applied,
@@ -110,7 +108,8 @@ class Requester:
         self.stats = ClientStats()
         self.closed = False
         """Set by the client's aclose(): every later attempt fails at once, uncounted."""
-        self._loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
+        # A client kept across asyncio.run calls gets a new concurrency limit in each loop.
+        self._loop = LoopBinding()
         # Until then (clock time), the API asked for a longer wait than the policy allows:
         # requests fail at once instead of meeting one 429 after another.
         self._blocked_until = 0.0
@@ -208,7 +207,8 @@ class Requester:
         if self.closed:
             # Raised, not returned: a closed client is no failure to retry or count.
             raise MewsConnectionError("the client is closed", ambiguous=False)
-        self._bind_loop()
+        if self._loop.moved():
+            self.capacity = anyio.CapacityLimiter(self.capacity.total_tokens)
         started = time.perf_counter()
         raw: RawResponse | None = None
         error: MewsError | None = None
@@ -269,26 +269,6 @@ class Requester:
                 f" error={error}" if error is not None else "",
             )
         return error, result
-
-    def _bind_loop(self) -> None:
-        """Use the running event loop from now on; asyncio's primitives belong to one loop.
-
-        A client kept across ``asyncio.run`` calls gets a new concurrency limit in each
-        loop (the transport and the limiter rebind themselves likewise).  Two loops
-        running at once, in two threads, cannot share one client.
-        """
-        loop = asyncio.get_running_loop()
-        bound = self._loop() if self._loop is not None else None
-        if bound is loop:
-            return
-        if bound is not None and bound.is_running():
-            raise MewsConfigError(
-                "this MewsClient is in use by an event loop running in another thread:"
-                " use one client per event loop"
-            )
-        self._loop = weakref.ref(loop)
-        if bound is not None:
-            self.capacity = anyio.CapacityLimiter(self.capacity.total_tokens)
 
     def _malformed(self, operation: str, raw: RawResponse, why: str) -> MewsApiError:
         return MewsApiError(

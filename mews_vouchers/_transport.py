@@ -7,9 +7,7 @@ this module knows aiohttp and nothing of the API.  A failure on the network beco
 
 from __future__ import annotations
 
-import asyncio
 import math
-import weakref
 from collections.abc import AsyncGenerator
 from typing import Protocol
 
@@ -18,6 +16,7 @@ import anyio
 import attrs
 
 from ._errors import MewsConfigError, MewsConnectionError, MewsTimeoutError
+from ._loops import LoopBinding
 
 # A page of 1000 vouchers with every extent is about 1.5 MB; anything far beyond that is
 # not an answer of this API, and reading it whole could exhaust memory.
@@ -85,34 +84,30 @@ class AiohttpTransport:
         self._max_body = max_body
         self._closed = False
         # The event loop the session belongs to, and (for our own session) what closes it.
-        self._loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
+        self._loop = LoopBinding()
         self._closer: AsyncGenerator[None, None] | None = None
 
     async def _ensure_session(self) -> aiohttp.ClientSession:
         if self._closed:
             raise MewsConnectionError("the client is closed", ambiguous=False)
-        loop = asyncio.get_running_loop()
-        bound = self._loop() if self._loop is not None else None
         if not self._owns_session:
             assert self._session is not None
-            if bound is None:
-                self._loop = weakref.ref(loop)
-            elif bound is not loop:
+            if self._loop.bound and not self._loop.is_current():
                 raise MewsConfigError(
                     "the aiohttp session given to MewsClient belongs to another event loop:"
                     " make the session (and the client) in the loop that uses them"
                 )
+            self._loop.moved()
             if self._session.closed:
                 raise MewsConfigError("the aiohttp session given to MewsClient is closed")
             return self._session
-        if self._session is None or bound is not loop or self._session.closed:
+        if self._loop.moved() or self._session is None or self._session.closed:
             # Created on first use in each event loop, as aiohttp requires (a client used
             # by two asyncio.run calls gets one session in each).  The previous loop's
             # session was closed as that loop shut down, by _close_with_loop.
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._connections, limit_per_host=0),
             )
-            self._loop = weakref.ref(loop)
             self._closer = _close_with_loop(self._session)
             await anext(self._closer)
         return self._session
@@ -186,9 +181,8 @@ class AiohttpTransport:
         if not self._owns_session:
             return
         closer, self._closer = self._closer, None
-        bound = self._loop() if self._loop is not None else None
         self._session = None
-        if closer is not None and bound is asyncio.get_running_loop():
+        if closer is not None and self._loop.is_current():
             await closer.aclose()  # closes the session
         # A session of another loop cannot be closed from here: its loop closes it as it
         # shuts down, or when it runs again after this generator is collected.

@@ -18,7 +18,6 @@ one Lua script (:mod:`mews_vouchers._redis_script`), one round trip per slot.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import secrets
@@ -42,6 +41,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from ._config import RateLimit
 from ._constants import RATE_LIMIT_PER_SECONDS, RATE_LIMIT_REQUESTS
 from ._errors import MewsConfigError, MewsConnectionError
+from ._loops import LoopBinding
 from ._ratelimit import Limiter, window_margin
 from ._redis_script import ACQUIRE, PAUSE, RELEASE, SCRIPT, microseconds, slot_keys
 from ._timing import Clock, Sleep, Timer
@@ -152,7 +152,6 @@ class RedisRateLimit:
 class _Binding:
     """The Redis client of one event loop (redis-py's connections belong to the loop)."""
 
-    loop: asyncio.AbstractEventLoop
     client: aioredis.Redis
     script: Any  # redis.commands.core.AsyncScript: EVALSHA, and SCRIPT LOAD when missing
     lock: anyio.Lock
@@ -179,6 +178,7 @@ class RedisLimiter:
         # The slots key expires once its last slot could have: an idle token leaves nothing.
         self._ttl_ms = math.ceil(max(policy.lease, window) * 1000) + 1000
         self._binding: _Binding | None = None
+        self._loop = LoopBinding()
         self._paused_until = 0.0  # this process's copy of the pause, on *clock*
         self._held = 0  # slots acquired here and not yet released
         self._idle: anyio.Event | None = None  # set when _held drops to 0, for aclose()
@@ -190,9 +190,8 @@ class RedisLimiter:
 
     def _bind(self) -> _Binding:
         """Return this loop's Redis client, created on first use inside the running loop."""
-        loop = asyncio.get_running_loop()
         binding = self._binding
-        if binding is None or binding.loop is not loop:
+        if self._loop.moved() or binding is None:
             # A client used again from a new event loop (a second asyncio.run) connects
             # anew: the old loop's connections cannot be used, nor closed, from this one.
             client = aioredis.Redis.from_url(
@@ -201,7 +200,7 @@ class RedisLimiter:
                 socket_connect_timeout=self._policy.redis_timeout,
                 retry=Retry(_BACKOFF, _RETRIES),
             )
-            binding = _Binding(loop, client, client.register_script(SCRIPT), anyio.Lock())
+            binding = _Binding(client, client.register_script(SCRIPT), anyio.Lock())
             self._binding = binding
         return binding
 
@@ -269,7 +268,7 @@ class RedisLimiter:
         """
         try:
             binding = self._binding
-            if self._closed or binding is None or binding.loop is not asyncio.get_running_loop():
+            if self._closed or binding is None or not self._loop.is_current():
                 logger.debug(
                     "slot given back after close: %s frees it after its lease", self._where
                 )
@@ -318,5 +317,5 @@ class RedisLimiter:
                 await self._idle.wait()
         self._closed = True
         binding, self._binding = self._binding, None
-        if binding is not None and binding.loop is asyncio.get_running_loop():
+        if binding is not None and self._loop.is_current():
             await binding.client.aclose()
