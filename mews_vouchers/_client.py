@@ -31,10 +31,10 @@ from ._errors import MewsConfigError, MewsConnectionError, unwrap_group
 from ._pagination import PageStream
 from ._ratelimit import LimitPolicy, RateLimiter
 from ._requester import ClientStats, Requester
-from ._resources import VoucherCodes, Vouchers
 from ._secrets import mask
 from ._timing import Clock, Sleep, Timer
 from ._transport import AiohttpTransport, Transport
+from .resources import VoucherCodes, Vouchers
 
 __version__ = "0.1.0"
 

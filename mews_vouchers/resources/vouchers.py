@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import attrs
 
-from . import _sync, _sync_apply
-from ._batching import ChunkError, ProgressCallback, WriteLedger, run_chunked
-from ._constants import (
+from .. import _sync, _sync_apply
+from .._batching import ChunkError, ProgressCallback, WriteLedger, run_chunked
+from .._constants import (
     VOUCHER_CODES_ADD,
     VOUCHER_CODES_DELETE,
     VOUCHER_CODES_GET_ALL,
@@ -25,9 +25,9 @@ from ._constants import (
     VOUCHERS_GET_ALL,
     VOUCHERS_UPDATE,
 )
-from ._converter import pascal, structure, unstructure
-from ._errors import MewsError, MewsValidationError
-from ._models import (
+from .._converter import pascal, structure, unstructure
+from .._errors import MewsError, MewsValidationError
+from .._models import (
     ActivityState,
     Limitation,
     TimeInterval,
@@ -49,7 +49,7 @@ from ._models import (
     VoucherWriteResult,
     to_uuid,
 )
-from ._pagination import (
+from .._pagination import (
     Chain,
     ItemStream,
     PageStream,
@@ -58,10 +58,10 @@ from ._pagination import (
     split_interval,
     split_values,
 )
-from ._requester import AttemptRecord
-from ._retry import retry_delay
-from ._sync_models import DesiredVoucher, SyncPlan, SyncResult
-from ._validation import (
+from .._requester import AttemptRecord
+from .._retry import retry_delay
+from .._sync_models import DesiredVoucher, SyncPlan, SyncResult
+from .._validation import (
     Errors,
     check_interval,
     materialize,
@@ -74,7 +74,7 @@ from ._validation import (
 )
 
 if TYPE_CHECKING:
-    from ._client import MewsClient
+    from .._client import MewsClient
 
 R = TypeVar("R")
 
