@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from .vouchers import VoucherCodes, Vouchers
+from .voucher_codes import VoucherCodes
+from .vouchers import Vouchers
 
 __all__ = ["VoucherCodes", "Vouchers"]

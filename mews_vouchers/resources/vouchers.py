@@ -8,37 +8,25 @@ call.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any
 
 import attrs
 
 from .. import _sync, _sync_apply
-from .._batching import ChunkError, ProgressCallback, WriteLedger, run_chunked
-from .._constants import (
-    VOUCHER_CODES_ADD,
-    VOUCHER_CODES_DELETE,
-    VOUCHER_CODES_GET_ALL,
-    VOUCHERS_ADD,
-    VOUCHERS_DELETE,
-    VOUCHERS_GET_ALL,
-    VOUCHERS_UPDATE,
-)
+from .._batching import ProgressCallback, WriteLedger
+from .._constants import VOUCHERS_ADD, VOUCHERS_DELETE, VOUCHERS_GET_ALL, VOUCHERS_UPDATE
 from .._converter import pascal, structure, unstructure
-from .._errors import MewsError, MewsValidationError
+from .._errors import MewsValidationError
+from .._exactly_once import _add_exactly_once
+from .._merge import _VoucherMerge
 from .._models import (
     ActivityState,
     Limitation,
     TimeInterval,
     Voucher,
     VoucherAddRequest,
-    VoucherCode,
-    VoucherCodeAddRequest,
-    VoucherCodeDeleteRequest,
-    VoucherCodeFilter,
-    VoucherCodeParameters,
-    VoucherCodeResult,
     VoucherDeleteRequest,
     VoucherExtent,
     VoucherFilter,
@@ -47,19 +35,9 @@ from .._models import (
     VoucherUpdate,
     VoucherUpdateRequest,
     VoucherWriteResult,
-    to_uuid,
 )
-from .._pagination import (
-    Chain,
-    ItemStream,
-    PageStream,
-    follow_chain,
-    plan,
-    split_interval,
-    split_values,
-)
+from .._pagination import Chain, ItemStream, PageStream, plan, split_interval, split_values
 from .._requester import AttemptRecord
-from .._retry import retry_delay
 from .._sync_models import DesiredVoucher, SyncPlan, SyncResult
 from .._validation import (
     Errors,
@@ -68,45 +46,18 @@ from .._validation import (
     to_activity_states,
     to_str_list,
     to_uuid_list,
-    validate_voucher_code_parameters,
     validate_voucher_parameters,
     validate_voucher_updates,
 )
-
-if TYPE_CHECKING:
-    from .._client import MewsClient
-
-R = TypeVar("R")
-
-
-class _Page(Protocol):
-    """A page of a getAll answer: the API's cursor is on every one."""
-
-    @property
-    def cursor(self) -> uuid.UUID | None: ...
-
-
-P = TypeVar("P", bound=_Page)
-
-
-def _enterprise(enterprise_id: uuid.UUID | str | None) -> uuid.UUID | None:
-    return None if enterprise_id is None else to_uuid(enterprise_id, "enterprise_id")
+from ._base import _enterprise, _id_bound, _nothing, _opt, _Resource
 
 
 def _write_result(data: dict[str, Any]) -> list[Voucher]:
     return structure(data, VoucherWriteResult).vouchers
 
 
-def _code_result(data: dict[str, Any]) -> VoucherCodeResult:
-    return structure(data, VoucherCodeResult)
-
-
 def _voucher_page(data: dict[str, Any]) -> VouchersResult:
     return structure(data, VouchersResult)
-
-
-def _nothing(data: dict[str, Any]) -> None:
-    return None
 
 
 def _updated_in_input_order(chunk: list[VoucherUpdate], data: dict[str, Any]) -> list[Voucher]:
@@ -127,120 +78,6 @@ def _updated_in_input_order(chunk: list[VoucherUpdate], data: dict[str, Any]) ->
         f"the answer does not hold each updated voucher once: {len(missing)} missing"
         f" {missing[:3]}, {len(unexpected)} unexpected {unexpected[:3]}, {repeated} repeated"
     )
-
-
-class _Resource:
-    def __init__(self, client: MewsClient) -> None:
-        self._client = client
-
-    def _chain(
-        self,
-        operation: str,
-        params: Callable[[Limitation], dict[str, Any]],
-        parse: Callable[[dict[str, Any]], P],
-        size_of: Callable[[P], int | None],
-        last_id_of: Callable[[P], uuid.UUID | None],
-        at_most: int | None = None,
-    ) -> Chain[P]:
-        client = self._client
-
-        async def fetch(count: int, cursor: uuid.UUID | None) -> P:
-            return await client._requester.call(
-                operation,
-                params(Limitation(count=count, cursor=cursor)),
-                items=count,
-                idempotent=True,
-                retry_timeouts=False,
-                parse=parse,
-            )
-
-        async def chain(emit: Callable[[P], Awaitable[None]]) -> None:
-            await follow_chain(
-                fetch,
-                page_size=client.page_size,
-                size_of=size_of,
-                cursor_of=_page_cursor,
-                last_id_of=last_id_of,
-                emit=emit,
-                max_shrinks=client.retry.max_attempts - 1,
-                at_most=at_most,
-            )
-
-        return chain
-
-    def _stream(self, chains: list[Chain[P]]) -> PageStream[P]:
-        # More chains run than requests may be in flight, so that a chain waiting on its
-        # answer or at its end never leaves a request slot idle; the requester's limit
-        # still caps the requests.  Memory: at most one page per chain, plus the buffer.
-        self._client._check_open()
-        workers = 2 * self._client.max_concurrency
-        stream = PageStream(chains, workers=workers, buffer=2)
-        self._client._streams.add(stream)
-        return stream
-
-    async def _write(
-        self,
-        operation: str,
-        items: list[Any],
-        send: Callable[[list[Any]], Awaitable[list[R]]],
-        on_progress: ProgressCallback | None,
-        ledger: WriteLedger[R] | None = None,
-        *,
-        idempotent: bool = False,
-    ) -> list[R]:
-        async with self._client._call(operation):
-            return await run_chunked(
-                items,
-                operation=operation,
-                chunk_size=self._client.chunk_size,
-                concurrency=self._client.max_concurrency,
-                send=send,
-                on_progress=on_progress,
-                split_timeouts=idempotent,
-                ledger=ledger,
-            )
-
-    async def _send_once(
-        self,
-        operation: str,
-        params: dict[str, Any],
-        count: int,
-        parse: Callable[[dict[str, Any]], list[R]],
-        record: AttemptRecord,
-        noun: str,
-    ) -> list[R]:
-        """Send one add, never retried once it may have applied; check one result per item."""
-        results = await self._client._requester.call(
-            operation, params, items=count, idempotent=False, parse=parse, record=record
-        )
-        if len(results) != count:
-            raise ChunkError(
-                MewsError(f"{operation} answered {len(results)} {noun} for {count}"),
-                ambiguous=True,
-            )
-        return results
-
-    async def _idempotent_chunk(
-        self,
-        operation: str,
-        params: dict[str, Any],
-        items: int,
-        parse: Callable[[dict[str, Any]], R],
-    ) -> R:
-        record = AttemptRecord()
-        try:
-            return await self._client._requester.call(
-                operation,
-                params,
-                items=items,
-                idempotent=True,
-                parse=parse,
-                # A 408 on several items is sent again in halves by the batcher instead.
-                retry_timeouts=items == 1,
-                record=record,
-            )
-        except MewsError as exc:
-            raise ChunkError(exc, ambiguous=record.maybe_applied) from exc
 
 
 class Vouchers(_Resource):
@@ -601,296 +438,6 @@ class Vouchers(_Resource):
         return await self.apply_sync(plan, on_progress=on_progress)
 
 
-class VoucherCodes(_Resource):
-    """The ``voucherCodes/*`` operations: ``client.voucher_codes``."""
-
-    async def add(
-        self,
-        params: Iterable[VoucherCodeParameters],
-        *,
-        enterprise_id: uuid.UUID | str | None = None,
-        on_progress: ProgressCallback | None = None,
-        ledger: WriteLedger[VoucherCode] | None = None,
-    ) -> list[VoucherCode]:
-        """Add voucher codes; return one :class:`VoucherCode` per input item, in input order.
-
-        A chunk whose outcome is unknown is never re-sent blindly: the client looks its
-        codes up (a voucher and a value name a code) and re-sends only the missing ones;
-        with a code repeated inside the chunk it is reported ``ambiguous``.
-        """
-        items = materialize(params, "params", VoucherCodeParameters)
-        validate_voucher_code_parameters(items)
-        eid = _enterprise(enterprise_id)
-        if not items:
-            return []
-
-        async def send(chunk: list[VoucherCodeParameters]) -> list[VoucherCode]:
-            keys: list[Hashable | None] = [(p.voucher_id, p.value) for p in chunk]
-            return await _add_exactly_once(
-                self._client, chunk, keys, partial(self._send_add, eid), partial(self._lookup, eid)
-            )
-
-        return await self._write(VOUCHER_CODES_ADD, items, send, on_progress, ledger)
-
-    async def _send_add(
-        self, eid: uuid.UUID | None, chunk: list[VoucherCodeParameters], record: AttemptRecord
-    ) -> list[VoucherCode]:
-        params = unstructure(
-            VoucherCodeAddRequest(voucher_code_parameters=chunk, enterprise_id=eid)
-        )
-        return await self._send_once(
-            VOUCHER_CODES_ADD, params, len(chunk), _codes_of_result, record, noun="codes"
-        )
-
-    async def _lookup(
-        self, eid: uuid.UUID | None, items: list[VoucherCodeParameters]
-    ) -> dict[Hashable, VoucherCode]:
-        """Find the active codes with the vouchers and values of *items*."""
-        found: dict[Hashable, VoucherCode] = {}
-        base = VoucherCodeFilter(
-            voucher_ids=tuple(sorted({p.voucher_id for p in items}, key=str)),
-            enterprise_ids=(eid,) if eid else None,
-            limitation=Limitation(count=1),
-        )
-
-        async def collect(page: VoucherCodeResult) -> None:
-            for code in page.voucher_codes:
-                if code.is_active:
-                    found.setdefault((code.voucher_id, code.value), code)
-
-        chain = self._chain(
-            VOUCHER_CODES_GET_ALL,
-            lambda limitation: unstructure(attrs.evolve(base, limitation=limitation)),
-            _code_result,
-            _codes_size,
-            _last_code_id,
-        )
-        await chain(collect)
-        return found
-
-    async def delete(
-        self,
-        voucher_code_ids: Iterable[uuid.UUID | str],
-        *,
-        enterprise_id: uuid.UUID | str | None = None,
-        on_progress: ProgressCallback | None = None,
-        ledger: WriteLedger[uuid.UUID] | None = None,
-    ) -> None:
-        """Delete voucher codes by id (``.results`` of a partial failure: ids deleted)."""
-        errors: Errors = []
-        ids = to_uuid_list(voucher_code_ids, "voucher_code_ids", errors)
-        if errors:
-            raise MewsValidationError(errors)
-        eid = _enterprise(enterprise_id)
-        if not ids:
-            return None
-
-        async def send(chunk: list[uuid.UUID]) -> list[uuid.UUID]:
-            params = unstructure(
-                VoucherCodeDeleteRequest(voucher_code_ids=chunk, enterprise_id=eid)
-            )
-            await self._idempotent_chunk(VOUCHER_CODES_DELETE, params, len(chunk), _nothing)
-            return chunk
-
-        await self._write(VOUCHER_CODES_DELETE, ids, send, on_progress, ledger, idempotent=True)
-        return None
-
-    def _chains(
-        self,
-        *,
-        voucher_ids: Iterable[uuid.UUID | str],
-        enterprise_ids: Iterable[uuid.UUID | str] | None,
-        voucher_code_ids: Iterable[uuid.UUID | str] | None,
-        updated_utc: TimeInterval | None,
-    ) -> list[Chain[VoucherCodeResult]]:
-        errors: Errors = []
-        vouchers = to_uuid_list(voucher_ids, "voucher_ids", errors)
-        codes = _opt(voucher_code_ids, to_uuid_list, "voucher_code_ids", errors)
-        enterprises = _opt(enterprise_ids, to_uuid_list, "enterprise_ids", errors)
-        interval = check_interval(updated_utc, "updated_utc", errors)
-        if errors:
-            raise MewsValidationError(errors)
-        if not vouchers or codes == [] or enterprises == []:
-            return []
-        queries = plan(
-            enterprise_ids=[None] if enterprises is None else [(e,) for e in enterprises],
-            voucher_ids=split_values(vouchers),
-            voucher_code_ids=split_values(codes),
-            updated_utc=split_interval(interval),
-        )
-        return [
-            self._chain(
-                VOUCHER_CODES_GET_ALL,
-                partial(_code_params, query),
-                _code_result,
-                _codes_size,
-                _last_code_id,
-                at_most=_id_bound(query.get("voucher_code_ids")),
-            )
-            for query in queries
-        ]
-
-    async def get_all(
-        self,
-        *,
-        voucher_ids: Iterable[uuid.UUID | str],
-        enterprise_ids: Iterable[uuid.UUID | str] | None = None,
-        voucher_code_ids: Iterable[uuid.UUID | str] | None = None,
-        updated_utc: TimeInterval | None = None,
-    ) -> list[VoucherCode]:
-        """Fetch every voucher code of *voucher_ids*, all pages and chains, each once (by id)."""
-        chains = self._chains(
-            voucher_ids=voucher_ids,
-            enterprise_ids=enterprise_ids,
-            voucher_code_ids=voucher_code_ids,
-            updated_utc=updated_utc,
-        )
-        codes: dict[object, VoucherCode] = {}
-        async with self._client._call(VOUCHER_CODES_GET_ALL), self._stream(chains) as pages:
-            async for page in pages:
-                for code in page.voucher_codes:
-                    # By id: a code deleted and added again with its value is two codes.
-                    codes.setdefault(_code_key(code) if code.id is None else code.id, code)
-        return list(codes.values())
-
-    def iter_pages(
-        self,
-        *,
-        voucher_ids: Iterable[uuid.UUID | str],
-        enterprise_ids: Iterable[uuid.UUID | str] | None = None,
-        voucher_code_ids: Iterable[uuid.UUID | str] | None = None,
-        updated_utc: TimeInterval | None = None,
-    ) -> PageStream[VoucherCodeResult]:
-        """Stream the pages of ``get_all`` as they arrive."""
-        return self._stream(
-            self._chains(
-                voucher_ids=voucher_ids,
-                enterprise_ids=enterprise_ids,
-                voucher_code_ids=voucher_code_ids,
-                updated_utc=updated_utc,
-            )
-        )
-
-    def iter_all(
-        self,
-        *,
-        voucher_ids: Iterable[uuid.UUID | str],
-        enterprise_ids: Iterable[uuid.UUID | str] | None = None,
-        voucher_code_ids: Iterable[uuid.UUID | str] | None = None,
-        updated_utc: TimeInterval | None = None,
-    ) -> ItemStream[VoucherCodeResult, VoucherCode]:
-        """Stream every voucher code, memory bounded by a few pages."""
-        pages = self.iter_pages(
-            voucher_ids=voucher_ids,
-            enterprise_ids=enterprise_ids,
-            voucher_code_ids=voucher_code_ids,
-            updated_utc=updated_utc,
-        )
-        return ItemStream(pages, _codes_of)
-
-
-# --- exactly once ------------------------------------------------------------------------------
-
-Item = TypeVar("Item")
-Send = Callable[[list[Item], AttemptRecord], Awaitable[list[R]]]
-Lookup = Callable[[list[Item]], Awaitable[dict[Hashable, R]]]
-
-
-async def _add_exactly_once(
-    client: MewsClient,
-    chunk: list[Item],
-    keys: Sequence[Hashable | None],
-    send: Send[Item, R],
-    lookup: Lookup[Item, R],
-) -> list[R]:
-    """Send an add chunk; if its outcome is unknown, settle it by looking its items up.
-
-    *keys* identify each item in what *lookup* returns (``None``: the item cannot be
-    looked up).  A failure known not to have been applied fails the chunk plainly; one
-    that may have been applied goes to :func:`_settle`.
-    """
-    record = AttemptRecord()
-    try:
-        return await send(chunk, record)
-    except ChunkError as exc:
-        # Answered, but not with one result per item: applied, in part or in whole.
-        return await _settle(client, chunk, keys, send, lookup, exc.error, record.attempts)
-    except MewsError as exc:
-        if not record.maybe_applied:
-            raise ChunkError(exc, ambiguous=False) from exc
-        return await _settle(client, chunk, keys, send, lookup, exc, record.attempts)
-
-
-async def _settle(
-    client: MewsClient,
-    chunk: list[Item],
-    keys: Sequence[Hashable | None],
-    send: Send[Item, R],
-    lookup: Lookup[Item, R],
-    error: MewsError,
-    attempts: int,
-) -> list[R]:
-    """Settle an add whose outcome is unknown: find what exists, re-send only the rest.
-
-    Each round waits a backoff (a request still being processed gets time to land),
-    looks the pending items up, and re-sends only the missing ones.  Without a key for
-    every item, or with one repeated, a lookup cannot tell, so the chunk stays ambiguous.
-    """
-    if any(key is None for key in keys) or len(set(keys)) != len(keys):
-        raise ChunkError(error, ambiguous=True) from error
-    results: list[R | None] = [None] * len(chunk)
-    pending = list(range(len(chunk)))
-    while True:
-        await client._sleep_for(retry_delay(client.retry, max(attempts, 1)))
-        try:
-            found = await lookup([chunk[i] for i in pending])
-        except MewsError:
-            raise ChunkError(error, ambiguous=True, partial=results) from error
-        for i in pending:
-            results[i] = found.get(keys[i])
-        pending = [i for i in pending if results[i] is None]
-        if not pending:
-            client._requester.stats.resolved_ambiguous += 1
-            return results  # type: ignore[return-value]  # no None left
-        if attempts >= client.retry.max_attempts:
-            # Looked up (a read costs no duplicate), but no attempt is left to re-send.
-            raise ChunkError(error, ambiguous=True, partial=results) from error
-        record = AttemptRecord()
-        try:
-            sent = await send([chunk[i] for i in pending], record)
-        except ChunkError as exc:
-            attempts += record.attempts
-            error = exc.error  # a wrong count: in doubt again, look up again
-            continue
-        except MewsError as exc:
-            attempts += record.attempts
-            if not record.maybe_applied:
-                raise ChunkError(exc, ambiguous=False, partial=results) from exc
-            error = exc
-            continue
-        for i, result in zip(pending, sent, strict=True):
-            results[i] = result
-        client._requester.stats.resolved_ambiguous += 1
-        return results  # type: ignore[return-value]  # every slot filled
-
-
-# --- helpers -----------------------------------------------------------------------------------
-
-
-def _opt(
-    values: Iterable[Any] | None,
-    convert: Callable[[Iterable[Any] | None, str, Errors], list[Any]],
-    name: str,
-    errors: Errors,
-) -> list[Any] | None:
-    return None if values is None else convert(values, name, errors)
-
-
-def _id_bound(ids: tuple[uuid.UUID, ...] | None) -> int | None:
-    """A chain filtered by ids can answer at most one item per distinct id."""
-    return None if ids is None else len(set(ids))
-
-
 def _one_extent_each(extent: VoucherExtent) -> list[tuple[bool, dict[str, Any]]]:
     """Return one wire ``Extent`` per flag set in *extent*, each with whether it is vouchers.
 
@@ -923,14 +470,6 @@ def _voucher_params(
     return params
 
 
-def _code_params(query: dict[str, Any], limitation: Limitation) -> dict[str, Any]:
-    return unstructure(VoucherCodeFilter(limitation=limitation, **query))
-
-
-def _codes_of_result(data: dict[str, Any]) -> list[VoucherCode]:
-    return _code_result(data).voucher_codes
-
-
 def _page_size(page: VouchersResult) -> int:
     return len(page.vouchers)
 
@@ -940,67 +479,9 @@ def _size_unseen(page: VouchersResult) -> None:
     return None
 
 
-def _codes_size(page: VoucherCodeResult) -> int:
-    return len(page.voucher_codes)
-
-
-def _page_cursor(page: _Page) -> uuid.UUID | None:
-    return page.cursor
-
-
 def _last_voucher_id(page: VouchersResult) -> uuid.UUID | None:
     return page.vouchers[-1].id if page.vouchers else None
 
 
-def _last_code_id(page: VoucherCodeResult) -> uuid.UUID | None:
-    return page.voucher_codes[-1].id if page.voucher_codes else None
-
-
 def _vouchers_of(page: VouchersResult) -> list[Voucher]:
     return page.vouchers
-
-
-def _codes_of(page: VoucherCodeResult) -> list[VoucherCode]:
-    return page.voucher_codes
-
-
-def _code_key(code: VoucherCode) -> object:
-    return (code.voucher_id, code.value) if code.value is not None else code.id
-
-
-class _VoucherMerge:
-    """Merges pages into one VouchersResult, each entity once (API.md section 2)."""
-
-    def __init__(self) -> None:
-        self.vouchers: dict[uuid.UUID, Voucher] = {}
-        self.codes: dict[object, VoucherCode] = {}
-        self.assignments: dict[tuple[uuid.UUID, uuid.UUID], Any] = {}
-        self.rates: dict[uuid.UUID, Any] = {}
-        self.companies: dict[uuid.UUID, Any] = {}
-
-    def add(self, page: VouchersResult) -> None:
-        vouchers = self.vouchers
-        for voucher in page.vouchers:
-            # One hash per voucher (UUID.__hash__ is Python code); the same voucher can
-            # come from two windows if it changed between them: the newer one wins.
-            known = vouchers.setdefault(voucher.id, voucher)
-            if known is not voucher and voucher.updated_utc > known.updated_utc:
-                vouchers[voucher.id] = voucher
-        for code in page.voucher_codes:
-            self.codes.setdefault(_code_key(code), code)
-        for assignment in page.voucher_assignments:
-            self.assignments.setdefault((assignment.voucher_id, assignment.rate_id), assignment)
-        for rate in page.rates:
-            self.rates.setdefault(rate.id, rate)
-        for company in page.companies:
-            self.companies.setdefault(company.id, company)
-
-    def result(self) -> VouchersResult:
-        return VouchersResult(
-            vouchers=list(self.vouchers.values()),
-            voucher_codes=list(self.codes.values()),
-            voucher_assignments=list(self.assignments.values()),
-            rates=list(self.rates.values()),
-            companies=list(self.companies.values()),
-            cursor=None,
-        )

@@ -1,0 +1,97 @@
+"""Exactly-once adds: a chunk whose outcome is unknown is settled by looking its items up."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import TYPE_CHECKING, TypeVar
+
+from ._batching import ChunkError
+from ._errors import MewsError
+from ._requester import AttemptRecord
+from ._retry import retry_delay
+
+if TYPE_CHECKING:
+    from ._client import MewsClient
+
+R = TypeVar("R")
+Item = TypeVar("Item")
+Send = Callable[[list[Item], AttemptRecord], Awaitable[list[R]]]
+Lookup = Callable[[list[Item]], Awaitable[dict[Hashable, R]]]
+
+
+async def _add_exactly_once(
+    client: MewsClient,
+    chunk: list[Item],
+    keys: Sequence[Hashable | None],
+    send: Send[Item, R],
+    lookup: Lookup[Item, R],
+) -> list[R]:
+    """Send an add chunk; if its outcome is unknown, settle it by looking its items up.
+
+    *keys* identify each item in what *lookup* returns (``None``: the item cannot be
+    looked up).  A failure known not to have been applied fails the chunk plainly; one
+    that may have been applied goes to :func:`_settle`.
+    """
+    record = AttemptRecord()
+    try:
+        return await send(chunk, record)
+    except ChunkError as exc:
+        # Answered, but not with one result per item: applied, in part or in whole.
+        return await _settle(client, chunk, keys, send, lookup, exc.error, record.attempts)
+    except MewsError as exc:
+        if not record.maybe_applied:
+            raise ChunkError(exc, ambiguous=False) from exc
+        return await _settle(client, chunk, keys, send, lookup, exc, record.attempts)
+
+
+async def _settle(
+    client: MewsClient,
+    chunk: list[Item],
+    keys: Sequence[Hashable | None],
+    send: Send[Item, R],
+    lookup: Lookup[Item, R],
+    error: MewsError,
+    attempts: int,
+) -> list[R]:
+    """Settle an add whose outcome is unknown: find what exists, re-send only the rest.
+
+    Each round waits a backoff (a request still being processed gets time to land),
+    looks the pending items up, and re-sends only the missing ones.  Without a key for
+    every item, or with one repeated, a lookup cannot tell, so the chunk stays ambiguous.
+    """
+    if any(key is None for key in keys) or len(set(keys)) != len(keys):
+        raise ChunkError(error, ambiguous=True) from error
+    results: list[R | None] = [None] * len(chunk)
+    pending = list(range(len(chunk)))
+    while True:
+        await client._sleep_for(retry_delay(client.retry, max(attempts, 1)))
+        try:
+            found = await lookup([chunk[i] for i in pending])
+        except MewsError:
+            raise ChunkError(error, ambiguous=True, partial=results) from error
+        for i in pending:
+            results[i] = found.get(keys[i])
+        pending = [i for i in pending if results[i] is None]
+        if not pending:
+            client._requester.stats.resolved_ambiguous += 1
+            return results  # type: ignore[return-value]  # no None left
+        if attempts >= client.retry.max_attempts:
+            # Looked up (a read costs no duplicate), but no attempt is left to re-send.
+            raise ChunkError(error, ambiguous=True, partial=results) from error
+        record = AttemptRecord()
+        try:
+            sent = await send([chunk[i] for i in pending], record)
+        except ChunkError as exc:
+            attempts += record.attempts
+            error = exc.error  # a wrong count: in doubt again, look up again
+            continue
+        except MewsError as exc:
+            attempts += record.attempts
+            if not record.maybe_applied:
+                raise ChunkError(exc, ambiguous=False, partial=results) from exc
+            error = exc
+            continue
+        for i, result in zip(pending, sent, strict=True):
+            results[i] = result
+        client._requester.stats.resolved_ambiguous += 1
+        return results  # type: ignore[return-value]  # every slot filled
