@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import time
-import weakref
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
@@ -15,7 +13,6 @@ import aiohttp
 import anyio
 import yarl
 
-from . import _telemetry as telemetry
 from ._config import RateLimit, RetryPolicy
 from ._constants import (
     DEFAULT_CHUNK_SIZE,
@@ -27,8 +24,8 @@ from ._constants import (
     MAX_PAGE_SIZE,
     MIN_PAGE_SIZE,
 )
-from ._errors import MewsConfigError, MewsConnectionError, unwrap_group
-from ._pagination import PageStream
+from ._context import Context, Settings
+from ._errors import MewsConfigError
 from ._ratelimit import LimitPolicy, RateLimiter
 from ._requester import ClientStats, Requester
 from ._secrets import mask
@@ -111,9 +108,12 @@ class MewsClient:
         self._access_token = _require_text("access_token", access_token)
         self.client_name = _require_text("client", client)
         self.base_url = _require_base_url(base_url)
-        self.max_concurrency = _require_int("max_concurrency", max_concurrency, 1)
-        self.chunk_size = _require_int("chunk_size", chunk_size, 1, MAX_ITEMS_PER_REQUEST)
-        self.page_size = _require_int("page_size", page_size, MIN_PAGE_SIZE, MAX_PAGE_SIZE)
+        settings = Settings(
+            max_concurrency=_require_int("max_concurrency", max_concurrency, 1),
+            chunk_size=_require_int("chunk_size", chunk_size, 1, MAX_ITEMS_PER_REQUEST),
+            page_size=_require_int("page_size", page_size, MIN_PAGE_SIZE, MAX_PAGE_SIZE),
+            retry=retry,
+        )
         if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not timeout > 0:
             raise MewsConfigError(f"timeout must be a number of seconds > 0, got {timeout!r}")
         if rate_limit is not None and not isinstance(rate_limit, LimitPolicy):
@@ -139,42 +139,39 @@ class MewsClient:
         self.language_code = language_code
         self.culture_code = culture_code
         self.timeout = float(timeout)
-        self.retry = retry
         self.rate_limit = rate_limit
-        self._timer = Timer(clock or time.monotonic, sleep or anyio.sleep)
-        self._transport = transport or AiohttpTransport(
-            self.base_url,
-            session=session,
-            connections=self.max_concurrency,
-            user_agent=f"mews-vouchers/{__version__}",
-        )
-        self._limiter = (
-            RateLimiter(None, clock=self._timer.clock, sleep=self._timer.sleep)
+        timer = Timer(clock or time.monotonic, sleep or anyio.sleep)
+        limiter = (
+            RateLimiter(None, clock=timer.clock, sleep=timer.sleep)
             if rate_limit is None
             else rate_limit.limiter(
-                access_token=self._access_token, clock=self._timer.clock, sleep=self._timer.sleep
+                access_token=self._access_token, clock=timer.clock, sleep=timer.sleep
             )
         )
-        self._requester = Requester(
-            transport=self._transport,
+        requester = Requester(
+            transport=transport
+            or AiohttpTransport(
+                self.base_url,
+                session=session,
+                connections=settings.max_concurrency,
+                user_agent=f"mews-vouchers/{__version__}",
+            ),
             client_token=self._client_token,
             access_token=self._access_token,
             client=self.client_name,
             language=language,
             retry=retry,
-            limiter=self._limiter,
-            capacity=anyio.CapacityLimiter(self.max_concurrency),
+            limiter=limiter,
+            capacity=anyio.CapacityLimiter(settings.max_concurrency),
             timeout=self.timeout,
-            timer=self._timer,
+            timer=timer,
             rng=random.Random(),
         )
-        self._scopes: set[anyio.CancelScope] = set()
-        self._streams: weakref.WeakSet[PageStream[Any]] = weakref.WeakSet()
-        self._closed = False
-        self.vouchers = Vouchers(self)
-        """The ``vouchers/*`` operations."""
-        self.voucher_codes = VoucherCodes(self)
+        self._context = Context(requester=requester, settings=settings, timer=timer)
+        self.voucher_codes = VoucherCodes(self._context)
         """The ``voucherCodes/*`` operations."""
+        self.vouchers = Vouchers(self._context, codes=self.voucher_codes)
+        """The ``vouchers/*`` operations."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> MewsClient:
@@ -202,12 +199,32 @@ class MewsClient:
     @property
     def stats(self) -> ClientStats:
         """Return the counters of requests, retries and 429s of this client so far."""
-        return self._requester.stats
+        return self._context.stats
 
     @property
     def closed(self) -> bool:
         """Return whether ``aclose()`` was called."""
-        return self._closed
+        return self._context.closed
+
+    @property
+    def max_concurrency(self) -> int:
+        """Return how many requests this client keeps in flight at most."""
+        return self._context.settings.max_concurrency
+
+    @property
+    def chunk_size(self) -> int:
+        """Return the items per write request."""
+        return self._context.settings.chunk_size
+
+    @property
+    def page_size(self) -> int:
+        """Return the ``Limitation.Count`` of each getAll request."""
+        return self._context.settings.page_size
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """Return the retry policy."""
+        return self._context.settings.retry
 
     def __repr__(self) -> str:
         return (
@@ -229,50 +246,4 @@ class MewsClient:
 
     async def aclose(self) -> None:
         """End every call still running on this client, then close what the client owns."""
-        self._closed = True
-        self._requester.closed = True
-        for scope in list(self._scopes):
-            scope.cancel()
-        for stream in list(self._streams):
-            await stream.abort(
-                MewsConnectionError("the client was closed while reading pages", ambiguous=False)
-            )
-        await self._transport.aclose()
-        await self._limiter.aclose()
-
-    def _check_open(self) -> None:
-        """Refuse a call on a closed client at once: nothing is sent, retried or counted."""
-        if self._closed:
-            raise MewsConnectionError("the client is closed", ambiguous=False)
-
-    @contextlib.asynccontextmanager
-    async def _call(self, operation: str) -> AsyncIterator[None]:
-        """Run one public call of *operation* in its span (see :mod:`._telemetry`)."""
-        with telemetry.call_span(telemetry.call_name(operation)):
-            async with self._call_scope():
-                yield
-
-    @contextlib.asynccontextmanager
-    async def _call_scope(self) -> AsyncIterator[None]:
-        """Run one public call: refused once closed, ended by aclose(), no ExceptionGroup out."""
-        self._check_open()
-        scope = anyio.CancelScope()
-        self._scopes.add(scope)
-        leaf: BaseException | None = None
-        try:
-            with scope:
-                try:
-                    yield
-                except BaseExceptionGroup as group:
-                    leaf = unwrap_group(group)
-        finally:
-            self._scopes.discard(scope)
-        if leaf is not None:
-            raise leaf
-        if scope.cancelled_caught:
-            raise MewsConnectionError(
-                "the client was closed while the call was running", ambiguous=True
-            )
-
-    async def _sleep_for(self, seconds: float) -> None:
-        await self._timer.sleep_for(seconds)
+        await self._context.aclose()

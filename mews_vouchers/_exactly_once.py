@@ -11,7 +11,7 @@ from ._requester import AttemptRecord
 from ._retry import retry_delay
 
 if TYPE_CHECKING:
-    from ._client import MewsClient
+    from ._context import Context
 
 R = TypeVar("R")
 Item = TypeVar("Item")
@@ -20,7 +20,7 @@ Lookup = Callable[[list[Item]], Awaitable[dict[Hashable, R]]]
 
 
 async def _add_exactly_once(
-    client: MewsClient,
+    ctx: Context,
     chunk: list[Item],
     keys: Sequence[Hashable | None],
     send: Send[Item, R],
@@ -37,15 +37,15 @@ async def _add_exactly_once(
         return await send(chunk, record)
     except ChunkError as exc:
         # Answered, but not with one result per item: applied, in part or in whole.
-        return await _settle(client, chunk, keys, send, lookup, exc.error, record.attempts)
+        return await _settle(ctx, chunk, keys, send, lookup, exc.error, record.attempts)
     except MewsError as exc:
         if not record.maybe_applied:
             raise ChunkError(exc, ambiguous=False) from exc
-        return await _settle(client, chunk, keys, send, lookup, exc, record.attempts)
+        return await _settle(ctx, chunk, keys, send, lookup, exc, record.attempts)
 
 
 async def _settle(
-    client: MewsClient,
+    ctx: Context,
     chunk: list[Item],
     keys: Sequence[Hashable | None],
     send: Send[Item, R],
@@ -64,7 +64,7 @@ async def _settle(
     results: list[R | None] = [None] * len(chunk)
     pending = list(range(len(chunk)))
     while True:
-        await client._sleep_for(retry_delay(client.retry, max(attempts, 1)))
+        await ctx.timer.sleep_for(retry_delay(ctx.settings.retry, max(attempts, 1)))
         try:
             found = await lookup([chunk[i] for i in pending])
         except MewsError:
@@ -73,9 +73,9 @@ async def _settle(
             results[i] = found.get(keys[i])
         pending = [i for i in pending if results[i] is None]
         if not pending:
-            client._requester.stats.resolved_ambiguous += 1
+            ctx.stats.resolved_ambiguous += 1
             return results  # type: ignore[return-value]  # no None left
-        if attempts >= client.retry.max_attempts:
+        if attempts >= ctx.settings.retry.max_attempts:
             # Looked up (a read costs no duplicate), but no attempt is left to re-send.
             raise ChunkError(error, ambiguous=True, partial=results) from error
         record = AttemptRecord()
@@ -93,5 +93,5 @@ async def _settle(
             continue
         for i, result in zip(pending, sent, strict=True):
             results[i] = result
-        client._requester.stats.resolved_ambiguous += 1
+        ctx.stats.resolved_ambiguous += 1
         return results  # type: ignore[return-value]  # every slot filled

@@ -177,6 +177,11 @@ class Requester:
                 raise error
             await self._timer.sleep_for(retry_delay(self.retry, attempt, rng=self._rng))
 
+    async def aclose(self) -> None:
+        """Close the transport and the rate limiter."""
+        await self._transport.aclose()
+        await self.limiter.aclose()
+
     def _block(self, seconds: float) -> None:
         until = self._timer.clock() + seconds
         if until > self._blocked_until:

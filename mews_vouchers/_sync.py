@@ -43,7 +43,7 @@ from ._validation import (
 )
 
 if TYPE_CHECKING:
-    from ._client import MewsClient
+    from .resources import VoucherCodes, Vouchers
 
 _NIL = uuid.UUID(int=0)
 _INDEX = re.compile(r"^(\w+)\[(\d+)\]")
@@ -274,8 +274,8 @@ def _check_codes(
 # --- planning ------------------------------------------------------------------------------
 
 
-async def _read(client: MewsClient, options: Options, desired: Desired, differ: Differ) -> None:
-    pages = client.vouchers.iter_pages(
+async def _read(vouchers: Vouchers, options: Options, desired: Desired, differ: Differ) -> None:
+    pages = vouchers.iter_pages(
         service_ids=options.service_ids or desired.services,
         enterprise_ids=None if options.enterprise_id is None else [options.enterprise_id],
         activity_states=[ActivityState.ACTIVE],
@@ -290,10 +290,10 @@ async def _read(client: MewsClient, options: Options, desired: Desired, differ: 
 
 
 async def _read_codes(
-    client: MewsClient, options: Options, voucher_ids: list[uuid.UUID]
+    voucher_codes: VoucherCodes, options: Options, voucher_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, list[VoucherCode]]:
     codes: dict[uuid.UUID, list[VoucherCode]] = {voucher_id: [] for voucher_id in voucher_ids}
-    stream = client.voucher_codes.iter_all(
+    stream = voucher_codes.iter_all(
         voucher_ids=voucher_ids,
         enterprise_ids=None if options.enterprise_id is None else [options.enterprise_id],
     )
@@ -305,10 +305,10 @@ async def _read_codes(
 
 
 async def _read_conflicts(
-    client: MewsClient, options: Options, conflicted: set[IntKey]
+    vouchers: Vouchers, options: Options, conflicted: set[IntKey]
 ) -> list[Voucher]:
     """Read the active vouchers that hold the conflicting keys, to report them."""
-    stream = client.vouchers.iter_all(
+    stream = vouchers.iter_all(
         service_ids=sorted({uuid.UUID(int=service) for service, _ in conflicted}, key=str),
         enterprise_ids=None if options.enterprise_id is None else [options.enterprise_id],
         external_identifiers=sorted({ext for _, ext in conflicted}),
@@ -323,7 +323,8 @@ async def _read_conflicts(
 
 
 async def plan_sync(
-    client: MewsClient,
+    vouchers: Vouchers,
+    voucher_codes: VoucherCodes,
     desired: Iterable[VoucherParameters | DesiredVoucher],
     *,
     enterprise_id: uuid.UUID | str | None = None,
@@ -352,13 +353,13 @@ async def plan_sync(
         differ = Differ(
             state, delete_missing=options.delete_missing, owned_prefix=options.owned_prefix or ""
         )
-        await _read(client, options, state, differ)
+        await _read(vouchers, options, state, differ)
         managed_codes = differ.finish(draft)
         if managed_codes:
-            current = await _read_codes(client, options, [v.id for v, _ in managed_codes])
+            current = await _read_codes(voucher_codes, options, [v.id for v, _ in managed_codes])
             diff_codes(draft, managed_codes, current, options.delete_missing)
         if differ.conflicted:
-            draft.conflicts = await _read_conflicts(client, options, differ.conflicted)
+            draft.conflicts = await _read_conflicts(vouchers, options, differ.conflicted)
     plan = SyncPlan(
         enterprise_id=options.enterprise_id,
         service_ids=tuple(services),

@@ -44,7 +44,7 @@ from ._validation import (
 )
 
 if TYPE_CHECKING:
-    from ._client import MewsClient
+    from .resources import VoucherCodes, Vouchers
 
 T = TypeVar("T")
 
@@ -110,7 +110,8 @@ def _changed(
 class _Apply:
     """One application of a plan: what is still to write, and what happened so far."""
 
-    client: MewsClient
+    vouchers: Vouchers
+    voucher_codes: VoucherCodes
     plan: SyncPlan
     on_progress: ProgressCallback | None
     stale: list[StaleAction] = attrs.field(factory=list)
@@ -136,7 +137,7 @@ class _Apply:
         ids.update(c.voucher_id for c in plan.code_deletes)
         if not ids:
             return {}, {}
-        current = await self.client.vouchers.get_all(
+        current = await self.vouchers.get_all(
             service_ids=plan.service_ids,
             enterprise_ids=self._enterprises,
             voucher_ids=sorted(ids, key=str),
@@ -154,7 +155,7 @@ class _Apply:
             return {}
         keys = {(d.params.service_id, d.params.external_identifier) for d in adds}
         taken: dict[tuple[uuid.UUID, str | None], uuid.UUID] = {}
-        stream = self.client.vouchers.iter_all(
+        stream = self.vouchers.iter_all(
             service_ids=sorted({service for service, _ in keys}, key=str),
             enterprise_ids=self._enterprises,
             external_identifiers=sorted({str(ext) for _, ext in keys}),
@@ -171,7 +172,7 @@ class _Apply:
         """Return the active codes of *voucher_ids*."""
         if not voucher_ids:
             return []
-        stream = self.client.voucher_codes.iter_all(
+        stream = self.voucher_codes.iter_all(
             voucher_ids=sorted(voucher_ids, key=str), enterprise_ids=self._enterprises
         )
         async with stream:
@@ -230,13 +231,17 @@ def _fresh(entries: Sequence[T], keep: Callable[[T], bool]) -> tuple[list[T], li
 
 
 async def apply_sync(
-    client: MewsClient, plan: SyncPlan, *, on_progress: ProgressCallback | None = None
+    vouchers: Vouchers,
+    voucher_codes: VoucherCodes,
+    plan: SyncPlan,
+    *,
+    on_progress: ProgressCallback | None = None,
 ) -> SyncResult:
     """Apply *plan*; see ``Vouchers.apply_sync``."""
     check_plan(plan)
     if plan.is_empty:
         return SyncResult()
-    run = _Apply(client, plan, on_progress)
+    run = _Apply(vouchers, voucher_codes, plan, on_progress)
     vouchers_now, rates_now = await run.current_targets()
     taken = await run.taken_keys()
     code_targets = {c.voucher_id for c in plan.code_adds}
@@ -279,9 +284,8 @@ async def apply_sync(
     adds, add_at = _fresh(plan.adds, add_live)
     code_adds, code_add_at = _fresh(plan.code_adds, code_live)
 
-    vouchers, codes = client.vouchers, client.voucher_codes
     deleted_codes = await run.write(
-        codes.delete, [c.id for c in code_deletes], code_deletes, code_delete_at
+        voucher_codes.delete, [c.id for c in code_deletes], code_deletes, code_delete_at
     )
     deleted = await run.write(vouchers.delete, [v.id for v in deletes], deletes, delete_at)
     updated = await run.write(vouchers.update, updates, updates, update_at)
@@ -297,7 +301,7 @@ async def apply_sync(
     first_new = len(plan.code_adds)
     code_entries = code_adds + new_codes
     code_positions = code_add_at + list(range(first_new, first_new + len(new_codes)))
-    codes_added = await run.write(codes.add, code_entries, code_entries, code_positions)
+    codes_added = await run.write(voucher_codes.add, code_entries, code_entries, code_positions)
 
     result = SyncResult(
         added=[v for v in added if v is not None],

@@ -8,6 +8,7 @@ this module knows aiohttp and nothing of the API.  A failure on the network beco
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import AsyncGenerator
 from typing import Protocol
 
@@ -174,6 +175,18 @@ class AiohttpTransport:
                 )
             chunks.append(chunk)
         return b"".join(chunks)
+
+    def __del__(self) -> None:
+        # The session itself is closed as its loop finalizes _close_with_loop, but a client
+        # dropped without aclose() is a bug to report, as aiohttp reports its own sessions.
+        session = self._session
+        if self._owns_session and not self._closed and session is not None and not session.closed:
+            warnings.warn(
+                "Unclosed client session of a MewsClient: close it with aclose() or async with",
+                ResourceWarning,
+                stacklevel=1,
+                source=self,
+            )
 
     async def aclose(self) -> None:
         """Close the session if this transport created it; a caller's session stays open."""

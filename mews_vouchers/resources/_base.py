@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from .. import _telemetry as telemetry
 from .._batching import ChunkError, ProgressCallback, WriteLedger, run_chunked
 from .._errors import MewsError
 from .._models import Limitation, to_uuid
@@ -14,7 +16,7 @@ from .._requester import AttemptRecord
 from .._validation import Errors
 
 if TYPE_CHECKING:
-    from .._client import MewsClient
+    from .._context import Context
 
 R = TypeVar("R")
 
@@ -38,8 +40,8 @@ def _nothing(data: dict[str, Any]) -> None:
 
 
 class _Resource:
-    def __init__(self, client: MewsClient) -> None:
-        self._client = client
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
 
     def _chain(
         self,
@@ -50,10 +52,10 @@ class _Resource:
         last_id_of: Callable[[P], uuid.UUID | None],
         at_most: int | None = None,
     ) -> Chain[P]:
-        client = self._client
+        ctx = self._ctx
 
         async def fetch(count: int, cursor: uuid.UUID | None) -> P:
-            return await client._requester.call(
+            return await ctx.requester.call(
                 operation,
                 params(Limitation(count=count, cursor=cursor)),
                 items=count,
@@ -65,26 +67,23 @@ class _Resource:
         async def chain(emit: Callable[[P], Awaitable[None]]) -> None:
             await follow_chain(
                 fetch,
-                page_size=client.page_size,
+                page_size=ctx.settings.page_size,
                 size_of=size_of,
                 cursor_of=_page_cursor,
                 last_id_of=last_id_of,
                 emit=emit,
-                max_shrinks=client.retry.max_attempts - 1,
+                max_shrinks=ctx.settings.retry.max_attempts - 1,
                 at_most=at_most,
             )
 
         return chain
 
+    def _call(self, operation: str) -> contextlib.AbstractAsyncContextManager[None]:
+        """Run one public call of *operation* (see :meth:`Context.call`)."""
+        return self._ctx.call(telemetry.call_name(operation))
+
     def _stream(self, chains: list[Chain[P]]) -> PageStream[P]:
-        # More chains run than requests may be in flight, so that a chain waiting on its
-        # answer or at its end never leaves a request slot idle; the requester's limit
-        # still caps the requests.  Memory: at most one page per chain, plus the buffer.
-        self._client._check_open()
-        workers = 2 * self._client.max_concurrency
-        stream = PageStream(chains, workers=workers, buffer=2)
-        self._client._streams.add(stream)
-        return stream
+        return self._ctx.stream(chains)
 
     async def _write(
         self,
@@ -96,12 +95,12 @@ class _Resource:
         *,
         idempotent: bool = False,
     ) -> list[R]:
-        async with self._client._call(operation):
+        async with self._ctx.call(telemetry.call_name(operation)):
             return await run_chunked(
                 items,
                 operation=operation,
-                chunk_size=self._client.chunk_size,
-                concurrency=self._client.max_concurrency,
+                chunk_size=self._ctx.settings.chunk_size,
+                concurrency=self._ctx.settings.max_concurrency,
                 send=send,
                 on_progress=on_progress,
                 split_timeouts=idempotent,
@@ -118,7 +117,7 @@ class _Resource:
         noun: str,
     ) -> list[R]:
         """Send one add, never retried once it may have applied; check one result per item."""
-        results = await self._client._requester.call(
+        results = await self._ctx.requester.call(
             operation, params, items=count, idempotent=False, parse=parse, record=record
         )
         if len(results) != count:
@@ -137,7 +136,7 @@ class _Resource:
     ) -> R:
         record = AttemptRecord()
         try:
-            return await self._client._requester.call(
+            return await self._ctx.requester.call(
                 operation,
                 params,
                 items=items,

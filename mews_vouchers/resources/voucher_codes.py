@@ -67,7 +67,7 @@ class VoucherCodes(_Resource):
         async def send(chunk: list[VoucherCodeParameters]) -> list[VoucherCode]:
             keys: list[Hashable | None] = [(p.voucher_id, p.value) for p in chunk]
             return await _add_exactly_once(
-                self._client, chunk, keys, partial(self._send_add, eid), partial(self._lookup, eid)
+                self._ctx, chunk, keys, partial(self._send_add, eid), partial(self._lookup, eid)
             )
 
         return await self._write(VOUCHER_CODES_ADD, items, send, on_progress, ledger)
@@ -186,7 +186,10 @@ class VoucherCodes(_Resource):
             updated_utc=updated_utc,
         )
         codes: dict[object, VoucherCode] = {}
-        async with self._client._call(VOUCHER_CODES_GET_ALL), self._stream(chains) as pages:
+        async with (
+            self._call(VOUCHER_CODES_GET_ALL),
+            self._stream(chains) as pages,
+        ):
             async for page in pages:
                 for code in page.voucher_codes:
                     # By id: a code deleted and added again with its value is two codes.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Hashable, Iterable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -51,6 +51,10 @@ from .._validation import (
 )
 from ._base import _enterprise, _id_bound, _nothing, _opt, _Resource
 
+if TYPE_CHECKING:
+    from .._context import Context
+    from .voucher_codes import VoucherCodes
+
 
 def _write_result(data: dict[str, Any]) -> list[Voucher]:
     return structure(data, VoucherWriteResult).vouchers
@@ -82,6 +86,10 @@ def _updated_in_input_order(chunk: list[VoucherUpdate], data: dict[str, Any]) ->
 
 class Vouchers(_Resource):
     """The ``vouchers/*`` operations: ``client.vouchers``."""
+
+    def __init__(self, ctx: Context, *, codes: VoucherCodes) -> None:
+        super().__init__(ctx)
+        self._codes = codes  # sync reads and writes codes too
 
     async def add(
         self,
@@ -124,7 +132,7 @@ class Vouchers(_Resource):
             for p in chunk
         ]
         return await _add_exactly_once(
-            self._client, chunk, keys, partial(self._send_add, eid), partial(self._lookup, eid)
+            self._ctx, chunk, keys, partial(self._send_add, eid), partial(self._lookup, eid)
         )
 
     async def _lookup(
@@ -305,7 +313,10 @@ class Vouchers(_Resource):
             extent=extent,
         )
         merged = _VoucherMerge()
-        async with self._client._call(VOUCHERS_GET_ALL), self._stream(chains) as pages:
+        async with (
+            self._call(VOUCHERS_GET_ALL),
+            self._stream(chains) as pages,
+        ):
             async for page in pages:
                 merged.add(page)
         return merged.result()
@@ -396,7 +407,8 @@ class Vouchers(_Resource):
         :class:`SyncError` before any write if the plan deletes more than *max_deletes*.
         """
         return await _sync.plan_sync(
-            self._client,
+            self,
+            self._codes,
             desired,
             enterprise_id=enterprise_id,
             service_ids=service_ids,
@@ -413,7 +425,7 @@ class Vouchers(_Resource):
         Raises :class:`SyncError` (with ``.result``) after everything else was written
         if any write failed; running the sync again does what is left.
         """
-        return await _sync_apply.apply_sync(self._client, plan, on_progress=on_progress)
+        return await _sync_apply.apply_sync(self, self._codes, plan, on_progress=on_progress)
 
     async def sync(
         self,
