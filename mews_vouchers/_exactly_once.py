@@ -1,9 +1,18 @@
-"""Exactly-once adds: a chunk whose outcome is unknown is settled by looking its items up."""
+"""Exactly-once adds: a chunk whose outcome is unknown is settled by looking its items up.
+
+An add is never re-sent blindly once it may have been applied (a timeout, a lost
+connection, a 5xx, an answer with the wrong count).  When every item has a key a lookup
+can find it by (a voucher's service and external identifier, a code's voucher and
+value), the chunk is settled: wait a backoff, look the items up, keep what exists and
+re-send only the rest.  Both resources' ``add`` run their chunks through
+:func:`add_exactly_once`; what differs between them (how to send, how to look up, the
+keys) is passed in.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._batching import ChunkError
 from ._errors import MewsError
@@ -16,10 +25,10 @@ if TYPE_CHECKING:
 R = TypeVar("R")
 Item = TypeVar("Item")
 Send = Callable[[list[Item], AttemptRecord], Awaitable[list[R]]]
-Lookup = Callable[[list[Item]], Awaitable[dict[Hashable, R]]]
+Lookup = Callable[[list[Item]], Awaitable[Mapping[Any, R]]]
 
 
-async def _add_exactly_once(
+async def add_exactly_once(
     ctx: Context,
     chunk: list[Item],
     keys: Sequence[Hashable | None],

@@ -216,6 +216,11 @@ def validate_voucher_code_parameters(
     _raise_if(errors)
 
 
+def to_optional_uuid(value: object, name: str) -> uuid.UUID | None:
+    """Convert an optional id (``enterprise_id``); raise MewsValidationError naming *name*."""
+    return None if value is None else to_uuid(value, name)
+
+
 def to_uuid_list(values: Iterable[object] | None, name: str, errors: Errors) -> list[uuid.UUID]:
     """Convert ids to UUIDs, adding a path-named error for each malformed one."""
     if values is None:

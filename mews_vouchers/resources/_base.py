@@ -1,24 +1,43 @@
-"""What the resources share: requests for pages and chunks, streams, and the write runner."""
+"""What the two resources share: getAll as page chains, chunked writes, exactly-once adds.
+
+A resource is this machinery plus data: the operations it calls, how to read their
+answers and how to key its items (:class:`Paging`, :class:`Adding`, :class:`Deleting`).
+Everything it needs from the client comes through the :class:`~.._context.Context`.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+import attrs
 
 from .. import _telemetry as telemetry
 from .._batching import ChunkError, ProgressCallback, WriteLedger, run_chunked
-from .._errors import MewsError
-from .._models import Limitation, to_uuid
-from .._pagination import Chain, PageStream, follow_chain
+from .._converter import unstructure
+from .._errors import MewsError, MewsValidationError
+from .._exactly_once import add_exactly_once
+from .._models import Limitation
+from .._pagination import Chain, ItemStream, PageStream, follow_chain
+from .._queries import ChainSpec, Query
 from .._requester import AttemptRecord
-from .._validation import Errors
+from .._validation import Errors, materialize, to_optional_uuid, to_uuid_list
 
 if TYPE_CHECKING:
     from .._context import Context
 
-R = TypeVar("R")
+
+class _Item(Protocol):
+    """An item of a getAll page: a voucher or a code."""
+
+    @property
+    def id(self) -> uuid.UUID | None: ...
+
+    @property
+    def is_active(self) -> bool: ...
 
 
 class _Page(Protocol):
@@ -29,61 +48,139 @@ class _Page(Protocol):
 
 
 P = TypeVar("P", bound=_Page)
+T = TypeVar("T", bound=_Item)
+Param = TypeVar("Param")
+R = TypeVar("R")
+P_contra = TypeVar("P_contra", contravariant=True)
+R_co = TypeVar("R_co", covariant=True)
 
 
-def _enterprise(enterprise_id: uuid.UUID | str | None) -> uuid.UUID | None:
-    return None if enterprise_id is None else to_uuid(enterprise_id, "enterprise_id")
+class Merge(Protocol[P_contra, R_co]):
+    """Takes in the pages of a ``get_all`` and returns them merged."""
+
+    def add(self, page: P_contra) -> None:
+        """Take in one page."""
+        ...
+
+    def result(self) -> R_co:
+        """Return what was taken in, merged."""
+        ...
 
 
-def _nothing(data: dict[str, Any]) -> None:
-    return None
+@attrs.frozen(kw_only=True)
+class Paging(Generic[P, T]):
+    """How to read the pages of a resource's getAll."""
+
+    operation: str
+    parse: Callable[[dict[str, Any]], P]
+    items_of: Callable[[P], list[T]]
 
 
-class _Resource:
-    def __init__(self, ctx: Context) -> None:
+@attrs.frozen(kw_only=True)
+class Adding(Generic[Param, T]):
+    """How to add a resource's items, exactly once."""
+
+    operation: str
+    kind: type[Param]
+    validate: Callable[[Sequence[object]], None]
+    request: Callable[[list[Param], uuid.UUID | None], object]
+    """The request model of one chunk, for the enterprise given (or None)."""
+    parse: Callable[[dict[str, Any]], list[T]]
+    noun: str
+    key: Callable[[Param], Hashable | None]
+    """What a lookup finds the item's result by (None: it cannot be looked up)."""
+
+
+@attrs.frozen(kw_only=True)
+class Deleting:
+    """How to delete a resource's items by id."""
+
+    operation: str
+    ids_name: str
+    request: Callable[[list[uuid.UUID], uuid.UUID | None], object]
+
+
+Lookup = Callable[[uuid.UUID | None, list[Param]], Awaitable[Mapping[Any, T]]]
+
+
+class Resource(Generic[P, T]):
+    """The operations of one API resource, over the client's :class:`Context`."""
+
+    def __init__(self, ctx: Context, paging: Paging[P, T]) -> None:
         self._ctx = ctx
+        self._paging = paging
 
-    def _chain(
-        self,
-        operation: str,
-        params: Callable[[Limitation], dict[str, Any]],
-        parse: Callable[[dict[str, Any]], P],
-        size_of: Callable[[P], int | None],
-        last_id_of: Callable[[P], uuid.UUID | None],
-        at_most: int | None = None,
-    ) -> Chain[P]:
-        ctx = self._ctx
+    def _call(self, operation: str) -> contextlib.AbstractAsyncContextManager[None]:
+        """Run one public call of *operation* (see :meth:`Context.call`)."""
+        return self._ctx.call(telemetry.call_name(operation))
+
+    # -- reading ------------------------------------------------------------------------
+
+    def _chain(self, spec: ChainSpec) -> Chain[P]:
+        ctx, paging = self._ctx, self._paging
 
         async def fetch(count: int, cursor: uuid.UUID | None) -> P:
             return await ctx.requester.call(
-                operation,
-                params(Limitation(count=count, cursor=cursor)),
+                paging.operation,
+                spec.params(Limitation(count=count, cursor=cursor)),
                 items=count,
                 idempotent=True,
                 retry_timeouts=False,
-                parse=parse,
+                parse=paging.parse,
             )
+
+        def size_of(page: P) -> int | None:
+            return len(paging.items_of(page)) if spec.sized else None
+
+        def last_id_of(page: P) -> uuid.UUID | None:
+            items = paging.items_of(page)
+            return items[-1].id if items else None
 
         async def chain(emit: Callable[[P], Awaitable[None]]) -> None:
             await follow_chain(
                 fetch,
                 page_size=ctx.settings.page_size,
                 size_of=size_of,
-                cursor_of=_page_cursor,
+                cursor_of=_cursor_of,
                 last_id_of=last_id_of,
                 emit=emit,
                 max_shrinks=ctx.settings.retry.max_attempts - 1,
-                at_most=at_most,
+                at_most=spec.at_most,
             )
 
         return chain
 
-    def _call(self, operation: str) -> contextlib.AbstractAsyncContextManager[None]:
-        """Run one public call of *operation* (see :meth:`Context.call`)."""
-        return self._ctx.call(telemetry.call_name(operation))
+    def _pages(self, query: Query, *, items_only: bool = False) -> PageStream[P]:
+        """Stream the pages of *query*'s chains (``iter_pages``)."""
+        return self._ctx.stream([self._chain(spec) for spec in query.chains(items_only=items_only)])
 
-    def _stream(self, chains: list[Chain[P]]) -> PageStream[P]:
-        return self._ctx.stream(chains)
+    def _items(self, query: Query) -> ItemStream[P, T]:
+        """Stream the items of *query* (``iter_all``), reading only the items' chains."""
+        return ItemStream(self._pages(query, items_only=True), self._paging.items_of)
+
+    async def _gather(self, query: Query, merge: Merge[P, R]) -> R:
+        """Read every page of *query* concurrently into *merge* (``get_all``)."""
+        async with self._call(self._paging.operation), self._pages(query) as pages:
+            async for page in pages:
+                merge.add(page)
+        return merge.result()
+
+    async def _collect(self, query: Query, key: Callable[[T], Hashable]) -> dict[Any, T]:
+        """Return the active items of *query* by *key*, the first (newest) of each key.
+
+        A chain pages from newest to oldest, and the chains of one query never share a
+        key (each holds one slice of every filter), so the first seen is the newest.
+        """
+        found: dict[Any, T] = {}
+        items_of = self._paging.items_of
+        async with self._pages(query, items_only=True) as pages:
+            async for page in pages:
+                for item in items_of(page):
+                    if item.is_active:
+                        found.setdefault(key(item), item)
+        return found
+
+    # -- writing ------------------------------------------------------------------------
 
     async def _write(
         self,
@@ -95,7 +192,8 @@ class _Resource:
         *,
         idempotent: bool = False,
     ) -> list[R]:
-        async with self._ctx.call(telemetry.call_name(operation)):
+        """Send *items* in chunks through *send* (see :func:`run_chunked`), as one call."""
+        async with self._call(operation):
             return await run_chunked(
                 items,
                 operation=operation,
@@ -107,38 +205,19 @@ class _Resource:
                 ledger=ledger,
             )
 
-    async def _send_once(
-        self,
-        operation: str,
-        params: dict[str, Any],
-        count: int,
-        parse: Callable[[dict[str, Any]], list[R]],
-        record: AttemptRecord,
-        noun: str,
-    ) -> list[R]:
-        """Send one add, never retried once it may have applied; check one result per item."""
-        results = await self._ctx.requester.call(
-            operation, params, items=count, idempotent=False, parse=parse, record=record
-        )
-        if len(results) != count:
-            raise ChunkError(
-                MewsError(f"{operation} answered {len(results)} {noun} for {count}"),
-                ambiguous=True,
-            )
-        return results
-
     async def _idempotent_chunk(
         self,
         operation: str,
-        params: dict[str, Any],
+        request: object,
         items: int,
         parse: Callable[[dict[str, Any]], R],
     ) -> R:
+        """Send one chunk of an update or delete, retried as the policy allows."""
         record = AttemptRecord()
         try:
             return await self._ctx.requester.call(
                 operation,
-                params,
+                unstructure(request),
                 items=items,
                 idempotent=True,
                 parse=parse,
@@ -149,20 +228,72 @@ class _Resource:
         except MewsError as exc:
             raise ChunkError(exc, ambiguous=record.maybe_applied) from exc
 
+    async def _add(
+        self,
+        adding: Adding[Param, T],
+        params: Iterable[Param],
+        lookup: Lookup[Param, T],
+        enterprise_id: uuid.UUID | str | None,
+        on_progress: ProgressCallback | None,
+        ledger: WriteLedger[T] | None,
+    ) -> list[T]:
+        """Add *params*, each exactly once: a chunk in doubt is settled by *lookup*."""
+        items = materialize(params, "params", adding.kind)
+        adding.validate(items)
+        eid = to_optional_uuid(enterprise_id, "enterprise_id")
+        if not items:
+            return []
 
-def _opt(
-    values: Iterable[Any] | None,
-    convert: Callable[[Iterable[Any] | None, str, Errors], list[Any]],
-    name: str,
-    errors: Errors,
-) -> list[Any] | None:
-    return None if values is None else convert(values, name, errors)
+        async def send(chunk: list[Param], record: AttemptRecord) -> list[T]:
+            # Never retried once it may have applied: add_exactly_once settles it.
+            request = unstructure(adding.request(chunk, eid))
+            results = await self._ctx.requester.call(
+                adding.operation,
+                request,
+                items=len(chunk),
+                idempotent=False,
+                parse=adding.parse,
+                record=record,
+            )
+            if len(results) != len(chunk):
+                answered = f"answered {len(results)} {adding.noun} for {len(chunk)}"
+                raise ChunkError(MewsError(f"{adding.operation} {answered}"), ambiguous=True)
+            return results
+
+        async def add_chunk(chunk: list[Param]) -> list[T]:
+            keys = [adding.key(item) for item in chunk]
+            return await add_exactly_once(self._ctx, chunk, keys, send, partial(lookup, eid))
+
+        return await self._write(adding.operation, items, add_chunk, on_progress, ledger)
+
+    async def _delete(
+        self,
+        deleting: Deleting,
+        ids: Iterable[uuid.UUID | str],
+        enterprise_id: uuid.UUID | str | None,
+        on_progress: ProgressCallback | None,
+        ledger: WriteLedger[uuid.UUID] | None,
+    ) -> None:
+        """Delete the items of *ids*; ``.results`` of a partial failure: the ids deleted."""
+        errors: Errors = []
+        checked = to_uuid_list(ids, deleting.ids_name, errors)
+        if errors:
+            raise MewsValidationError(errors)
+        eid = to_optional_uuid(enterprise_id, "enterprise_id")
+        if not checked:
+            return
+
+        async def send(chunk: list[uuid.UUID]) -> list[uuid.UUID]:
+            request = deleting.request(chunk, eid)
+            await self._idempotent_chunk(deleting.operation, request, len(chunk), _nothing)
+            return chunk
+
+        await self._write(deleting.operation, checked, send, on_progress, ledger, idempotent=True)
 
 
-def _id_bound(ids: tuple[uuid.UUID, ...] | None) -> int | None:
-    """A chain filtered by ids can answer at most one item per distinct id."""
-    return None if ids is None else len(set(ids))
-
-
-def _page_cursor(page: _Page) -> uuid.UUID | None:
+def _cursor_of(page: _Page) -> uuid.UUID | None:
     return page.cursor
+
+
+def _nothing(data: dict[str, Any]) -> None:
+    return None

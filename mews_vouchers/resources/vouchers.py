@@ -1,67 +1,92 @@
-"""The resources: ``client.vouchers`` and ``client.voucher_codes``, one method per operation.
+"""The ``vouchers/*`` operations: ``client.vouchers``.
 
-Each method validates its whole input first, then hands the work to the batcher (writes)
-or to the pagination (getAll).  The methods are thin: the rules live in the modules they
-call.
+Each method checks its whole input first, then hands the work to the shared machinery of
+:mod:`._base` (chunked writes, exactly-once adds, page chains) with this resource's data:
+its operations, how to read their answers, how to key a voucher.  Sync's three methods
+delegate to ``_sync`` and ``_sync_apply``.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Hashable, Iterable
+from collections.abc import Iterable
 from functools import partial
 from typing import TYPE_CHECKING, Any
-
-import attrs
 
 from .. import _sync, _sync_apply
 from .._batching import ProgressCallback, WriteLedger
 from .._constants import VOUCHERS_ADD, VOUCHERS_DELETE, VOUCHERS_GET_ALL, VOUCHERS_UPDATE
-from .._converter import pascal, structure, unstructure
-from .._errors import MewsValidationError
-from .._exactly_once import _add_exactly_once
-from .._merge import _VoucherMerge
+from .._converter import structure
+from .._merge import VoucherMerge
 from .._models import (
     ActivityState,
-    Limitation,
     TimeInterval,
     Voucher,
     VoucherAddRequest,
     VoucherDeleteRequest,
     VoucherExtent,
-    VoucherFilter,
     VoucherParameters,
     VouchersResult,
     VoucherUpdate,
     VoucherUpdateRequest,
     VoucherWriteResult,
 )
-from .._pagination import Chain, ItemStream, PageStream, plan, split_interval, split_values
-from .._requester import AttemptRecord
+from .._pagination import ItemStream, PageStream
+from .._queries import VoucherQuery, by_identifiers, identifier_query, voucher_query
 from .._sync_models import DesiredVoucher, SyncPlan, SyncResult
 from .._validation import (
-    Errors,
-    check_interval,
     materialize,
-    to_activity_states,
-    to_str_list,
-    to_uuid_list,
+    to_optional_uuid,
     validate_voucher_parameters,
     validate_voucher_updates,
 )
-from ._base import _enterprise, _id_bound, _nothing, _opt, _Resource
+from ._base import Adding, Deleting, Paging, Resource
 
 if TYPE_CHECKING:
     from .._context import Context
     from .voucher_codes import VoucherCodes
 
+Key = tuple[uuid.UUID, str]
+"""A voucher's key: its service and external identifier."""
 
-def _write_result(data: dict[str, Any]) -> list[Voucher]:
+
+def _written(data: dict[str, Any]) -> list[Voucher]:
     return structure(data, VoucherWriteResult).vouchers
 
 
-def _voucher_page(data: dict[str, Any]) -> VouchersResult:
+def _page(data: dict[str, Any]) -> VouchersResult:
     return structure(data, VouchersResult)
+
+
+def _vouchers_of(page: VouchersResult) -> list[Voucher]:
+    return page.vouchers
+
+
+def _key_of(voucher: Voucher) -> Key:
+    return (voucher.service_id, str(voucher.external_identifier))
+
+
+def _param_key(params: VoucherParameters) -> Key | None:
+    # An item without an external identifier cannot be looked up.
+    ext = params.external_identifier
+    return None if ext is None else (params.service_id, ext)
+
+
+_PAGING = Paging(operation=VOUCHERS_GET_ALL, parse=_page, items_of=_vouchers_of)
+_ADDING = Adding(
+    operation=VOUCHERS_ADD,
+    kind=VoucherParameters,
+    validate=validate_voucher_parameters,
+    request=lambda chunk, eid: VoucherAddRequest(voucher_parameters=chunk, enterprise_id=eid),
+    parse=_written,
+    noun="vouchers",
+    key=_param_key,
+)
+_DELETING = Deleting(
+    operation=VOUCHERS_DELETE,
+    ids_name="voucher_ids",
+    request=lambda ids, eid: VoucherDeleteRequest(voucher_ids=ids, enterprise_id=eid),
+)
 
 
 def _updated_in_input_order(chunk: list[VoucherUpdate], data: dict[str, Any]) -> list[Voucher]:
@@ -70,7 +95,7 @@ def _updated_in_input_order(chunk: list[VoucherUpdate], data: dict[str, Any]) ->
     Raises ValueError (a malformed answer) unless the answer holds each voucher of the
     chunk exactly once and nothing else.
     """
-    vouchers = _write_result(data)
+    vouchers = _written(data)
     by_id = {voucher.id: voucher for voucher in vouchers}
     wanted = [update.voucher_id for update in chunk]
     if len(vouchers) == len(by_id) == len(wanted) and by_id.keys() == set(wanted):
@@ -84,11 +109,11 @@ def _updated_in_input_order(chunk: list[VoucherUpdate], data: dict[str, Any]) ->
     )
 
 
-class Vouchers(_Resource):
+class Vouchers(Resource[VouchersResult, Voucher]):
     """The ``vouchers/*`` operations: ``client.vouchers``."""
 
     def __init__(self, ctx: Context, *, codes: VoucherCodes) -> None:
-        super().__init__(ctx)
+        super().__init__(ctx, _PAGING)
         self._codes = codes  # sync reads and writes codes too
 
     async def add(
@@ -106,62 +131,41 @@ class Vouchers(_Resource):
         ``external_identifier``, the client looks them up and re-sends only the missing
         ones; otherwise the chunk is reported ``ambiguous`` in :class:`BulkOperationError`.
         """
-        items = materialize(params, "params", VoucherParameters)
-        validate_voucher_parameters(items)
-        eid = _enterprise(enterprise_id)
-        if not items:
-            return []
-        return await self._write(
-            VOUCHERS_ADD, items, partial(self._add_chunk, eid), on_progress, ledger
-        )
-
-    async def _send_add(
-        self, eid: uuid.UUID | None, chunk: list[VoucherParameters], record: AttemptRecord
-    ) -> list[Voucher]:
-        params = unstructure(VoucherAddRequest(voucher_parameters=chunk, enterprise_id=eid))
-        return await self._send_once(
-            VOUCHERS_ADD, params, len(chunk), _write_result, record, noun="vouchers"
-        )
-
-    async def _add_chunk(
-        self, eid: uuid.UUID | None, chunk: list[VoucherParameters]
-    ) -> list[Voucher]:
-        # An item without an external identifier cannot be looked up.
-        keys = [
-            None if p.external_identifier is None else (p.service_id, p.external_identifier)
-            for p in chunk
-        ]
-        return await _add_exactly_once(
-            self._ctx, chunk, keys, partial(self._send_add, eid), partial(self._lookup, eid)
-        )
+        return await self._add(_ADDING, params, self._lookup, enterprise_id, on_progress, ledger)
 
     async def _lookup(
-        self, eid: uuid.UUID | None, items: list[VoucherParameters]
-    ) -> dict[Hashable, Voucher]:
-        """Find the active vouchers with the external identifiers of *items*."""
-        found: dict[Hashable, Voucher] = {}
-        base = VoucherFilter(
-            service_ids=tuple(sorted({p.service_id for p in items}, key=str)),
-            external_identifiers=tuple(str(p.external_identifier) for p in items),
-            enterprise_ids=(eid,) if eid else None,
-            activity_states=(ActivityState.ACTIVE,),
-            limitation=Limitation(count=1),
+        self, enterprise_id: uuid.UUID | None, items: list[VoucherParameters]
+    ) -> dict[Key, Voucher]:
+        """Find the vouchers of an add in doubt, as ``find_by_external_identifiers`` does."""
+        query = by_identifiers(
+            [str(p.external_identifier) for p in items],
+            sorted({p.service_id for p in items}, key=str),
+            enterprise_id,
         )
+        return await self._find(query)
 
-        async def collect(page: VouchersResult) -> None:
-            for voucher in page.vouchers:
-                # Newest first: an older voucher with the same identifier does not win.
-                found.setdefault((voucher.service_id, voucher.external_identifier), voucher)
+    async def find_by_external_identifiers(
+        self,
+        external_identifiers: Iterable[str],
+        *,
+        service_ids: Iterable[uuid.UUID | str],
+        enterprise_id: uuid.UUID | str | None = None,
+    ) -> dict[tuple[uuid.UUID, str], Voucher]:
+        """Return the active vouchers with these external identifiers, by (service, identifier).
 
-        chain = self._chain(
-            VOUCHERS_GET_ALL,
-            lambda limitation: unstructure(attrs.evolve(base, limitation=limitation)),
-            _voucher_page,
-            _page_size,
-            _last_voucher_id,
+        Only vouchers of *service_ids* count, and for each key the newest one (an older
+        voucher with the same key does not win).  Any number of identifiers is read in
+        getAll queries of at most 1000; identifiers not found are absent from the answer.
+        The arguments are checked as ``get_all`` checks its filters, before any request.
+        """
+        query = identifier_query(
+            external_identifiers, service_ids=service_ids, enterprise_id=enterprise_id
         )
-        await chain(collect)
-        return found
+        async with self._ctx.call("vouchers.find_by_external_identifiers"):
+            return await self._find(query)
+
+    async def _find(self, query: VoucherQuery) -> dict[Key, Voucher]:
+        return await self._collect(query, _key_of)
 
     async def update(
         self,
@@ -180,14 +184,14 @@ class Vouchers(_Resource):
         """
         items = materialize(updates, "updates", VoucherUpdate)
         validate_voucher_updates(items)
-        eid = _enterprise(enterprise_id)
+        eid = to_optional_uuid(enterprise_id, "enterprise_id")
         if not items:
             return []
 
         async def send(chunk: list[VoucherUpdate]) -> list[Voucher]:
-            params = unstructure(VoucherUpdateRequest(voucher_updates=chunk, enterprise_id=eid))
+            request = VoucherUpdateRequest(voucher_updates=chunk, enterprise_id=eid)
             parse = partial(_updated_in_input_order, chunk)
-            return await self._idempotent_chunk(VOUCHERS_UPDATE, params, len(chunk), parse)
+            return await self._idempotent_chunk(VOUCHERS_UPDATE, request, len(chunk), parse)
 
         return await self._write(VOUCHERS_UPDATE, items, send, on_progress, ledger, idempotent=True)
 
@@ -204,82 +208,7 @@ class Vouchers(_Resource):
         On partial failure, :class:`BulkOperationError` ``.results`` holds the id of each
         deleted voucher and ``None`` for each that was not.
         """
-        errors: Errors = []
-        ids = to_uuid_list(voucher_ids, "voucher_ids", errors)
-        if errors:
-            raise MewsValidationError(errors)
-        eid = _enterprise(enterprise_id)
-        if not ids:
-            return None
-
-        async def send(chunk: list[uuid.UUID]) -> list[uuid.UUID]:
-            params = unstructure(VoucherDeleteRequest(voucher_ids=chunk, enterprise_id=eid))
-            await self._idempotent_chunk(VOUCHERS_DELETE, params, len(chunk), _nothing)
-            return chunk
-
-        await self._write(VOUCHERS_DELETE, ids, send, on_progress, ledger, idempotent=True)
-        return None
-
-    def _chains(
-        self,
-        *,
-        service_ids: Iterable[uuid.UUID | str],
-        enterprise_ids: Iterable[uuid.UUID | str] | None,
-        voucher_ids: Iterable[uuid.UUID | str] | None,
-        company_ids: Iterable[uuid.UUID | str] | None,
-        voucher_code_values: Iterable[str] | None,
-        external_identifiers: Iterable[str] | None,
-        activity_states: Iterable[ActivityState | str] | None,
-        updated_utc: TimeInterval | None,
-        extent: VoucherExtent,
-        vouchers_only: bool = False,
-    ) -> list[Chain[VouchersResult]]:
-        errors: Errors = []
-        services = to_uuid_list(service_ids, "service_ids", errors)
-        if not services and not any(path.startswith("service_ids") for path, _ in errors):
-            errors.append(("service_ids", "at least one service id is required"))
-        filters: dict[str, list[Any] | None] = {
-            "enterprise_ids": _opt(enterprise_ids, to_uuid_list, "enterprise_ids", errors),
-            "voucher_ids": _opt(voucher_ids, to_uuid_list, "voucher_ids", errors),
-            "company_ids": _opt(company_ids, to_uuid_list, "company_ids", errors),
-            "voucher_code_values": _opt(
-                voucher_code_values, to_str_list, "voucher_code_values", errors
-            ),
-            "external_identifiers": _opt(
-                external_identifiers, to_str_list, "external_identifiers", errors
-            ),
-            "activity_states": _opt(activity_states, to_activity_states, "activity_states", errors),
-        }
-        interval = check_interval(updated_utc, "updated_utc", errors)
-        if not isinstance(extent, VoucherExtent):
-            errors.append(("extent", f"expected a VoucherExtent, got {type(extent).__name__}"))
-        if errors:
-            raise MewsValidationError(errors)
-        if any(values == [] for values in filters.values()):
-            return []  # a filter that matches nothing: no request needed
-        enterprises = filters.pop("enterprise_ids")
-        states = filters.pop("activity_states")
-        queries = plan(
-            enterprise_ids=[None] if enterprises is None else [(e,) for e in enterprises],
-            service_ids=split_values(services),
-            updated_utc=split_interval(interval),
-            **{name: split_values(values) for name, values in filters.items()},
-        )
-        extents = _one_extent_each(extent)
-        if vouchers_only:
-            extents = [(vouchers, wire) for vouchers, wire in extents if vouchers]
-        return [
-            self._chain(
-                VOUCHERS_GET_ALL,
-                partial(_voucher_params, query, states, wire),
-                _voucher_page,
-                _page_size if vouchers else _size_unseen,
-                _last_voucher_id,
-                at_most=_id_bound(query.get("voucher_ids")),
-            )
-            for query in queries
-            for vouchers, wire in extents
-        ]
+        await self._delete(_DELETING, voucher_ids, enterprise_id, on_progress, ledger)
 
     async def get_all(
         self,
@@ -301,7 +230,7 @@ class Vouchers(_Resource):
         3-month windows of *updated_utc*, times the flags set in *extent*: each extent is
         paged on its own cursor, as the API advises.  An empty filter list matches nothing.
         """
-        chains = self._chains(
+        query = voucher_query(
             service_ids=service_ids,
             enterprise_ids=enterprise_ids,
             voucher_ids=voucher_ids,
@@ -312,14 +241,7 @@ class Vouchers(_Resource):
             updated_utc=updated_utc,
             extent=extent,
         )
-        merged = _VoucherMerge()
-        async with (
-            self._call(VOUCHERS_GET_ALL),
-            self._stream(chains) as pages,
-        ):
-            async for page in pages:
-                merged.add(page)
-        return merged.result()
+        return await self._gather(query, VoucherMerge())
 
     def iter_pages(
         self,
@@ -341,7 +263,7 @@ class Vouchers(_Resource):
         nothing is merged or de-duplicated.  Use ``async with`` (or ``aclose()``) to stop
         the requests at once when leaving the loop early.
         """
-        chains = self._chains(
+        query = voucher_query(
             service_ids=service_ids,
             enterprise_ids=enterprise_ids,
             voucher_ids=voucher_ids,
@@ -352,7 +274,7 @@ class Vouchers(_Resource):
             updated_utc=updated_utc,
             extent=extent,
         )
-        return self._stream(chains)
+        return self._pages(query)
 
     def iter_all(
         self,
@@ -371,7 +293,7 @@ class Vouchers(_Resource):
 
         Only the vouchers are yielded, so only the chains of the ``vouchers`` extent run.
         """
-        chains = self._chains(
+        query = voucher_query(
             service_ids=service_ids,
             enterprise_ids=enterprise_ids,
             voucher_ids=voucher_ids,
@@ -381,9 +303,8 @@ class Vouchers(_Resource):
             activity_states=activity_states,
             updated_utc=updated_utc,
             extent=extent,
-            vouchers_only=True,
         )
-        return ItemStream(self._stream(chains), _vouchers_of)
+        return self._items(query)
 
     # -- sync (the work is in _sync and _sync_apply) -----------------------------------------
 
@@ -448,52 +369,3 @@ class Vouchers(_Resource):
             max_deletes=max_deletes,
         )
         return await self.apply_sync(plan, on_progress=on_progress)
-
-
-def _one_extent_each(extent: VoucherExtent) -> list[tuple[bool, dict[str, Any]]]:
-    """Return one wire ``Extent`` per flag set in *extent*, each with whether it is vouchers.
-
-    The API advises "if you need to use multiple extents, instead create a separate call
-    for each individual extent": lighter requests, fewer 408s.  Built on the wire form, so
-    that the deprecated flags are not set again on a model, which would warn again.
-    """
-    wire = unstructure(extent)
-    return [
-        (field.name == "vouchers", {key: key == pascal(field.name) for key in wire})
-        for field in attrs.fields(VoucherExtent)
-        if getattr(extent, field.name)
-    ]
-
-
-def _voucher_params(
-    query: dict[str, Any],
-    states: list[ActivityState] | None,
-    extent: dict[str, Any],
-    limitation: Limitation,
-) -> dict[str, Any]:
-    params = unstructure(
-        VoucherFilter(
-            limitation=limitation,
-            activity_states=None if states is None else tuple(states),
-            **query,
-        )
-    )
-    params["Extent"] = extent
-    return params
-
-
-def _page_size(page: VouchersResult) -> int:
-    return len(page.vouchers)
-
-
-def _size_unseen(page: VouchersResult) -> None:
-    """A page without the vouchers extent: how many vouchers it covered is not shown."""
-    return None
-
-
-def _last_voucher_id(page: VouchersResult) -> uuid.UUID | None:
-    return page.vouchers[-1].id if page.vouchers else None
-
-
-def _vouchers_of(page: VouchersResult) -> list[Voucher]:
-    return page.vouchers
