@@ -29,7 +29,6 @@ import attrs
 from ._batching import ProgressCallback
 from ._errors import BulkOperationError, ChunkFailure, MewsError, MewsValidationError, SyncError
 from ._models import (
-    ActivityState,
     Voucher,
     VoucherCode,
     VoucherCodeParameters,
@@ -154,19 +153,12 @@ class _Apply:
         if not adds:
             return {}
         keys = {(d.params.service_id, d.params.external_identifier) for d in adds}
-        taken: dict[tuple[uuid.UUID, str | None], uuid.UUID] = {}
-        stream = self.vouchers.iter_all(
+        found = await self.vouchers.find_by_external_identifiers(
+            sorted({str(ext) for _, ext in keys}),
             service_ids=sorted({service for service, _ in keys}, key=str),
-            enterprise_ids=self._enterprises,
-            external_identifiers=sorted({str(ext) for _, ext in keys}),
-            activity_states=[ActivityState.ACTIVE],
+            enterprise_id=self.plan.enterprise_id,
         )
-        async with stream:
-            async for voucher in stream:
-                key = (voucher.service_id, voucher.external_identifier)
-                if voucher.is_active and key in keys:
-                    taken.setdefault(key, voucher.id)
-        return taken
+        return {key: voucher.id for key, voucher in found.items() if key in keys}
 
     async def active_codes(self, voucher_ids: set[uuid.UUID]) -> list[VoucherCode]:
         """Return the active codes of *voucher_ids*."""
