@@ -4,9 +4,10 @@ Start with :class:`MewsClient`; test against :class:`mews_vouchers.testing.MewsS
 """
 
 from ._batching import WriteLedger, WriteState
-from ._client import MewsClient, __version__
+from ._client import MewsClient
 from ._config import RateLimit, RetryPolicy
 from ._constants import DEMO_URL, PRODUCTION_URL
+from ._constants import VERSION as __version__
 from ._errors import (
     AuthenticationError,
     BadRequestError,

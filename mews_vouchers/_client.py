@@ -20,9 +20,14 @@ from ._constants import (
     DEFAULT_PAGE_SIZE,
     DEFAULT_TIMEOUT,
     DEMO_URL,
+    ENV_ACCESS_TOKEN,
+    ENV_BASE_URL,
+    ENV_CLIENT,
+    ENV_CLIENT_TOKEN,
     MAX_ITEMS_PER_REQUEST,
     MAX_PAGE_SIZE,
     MIN_PAGE_SIZE,
+    VERSION,
 )
 from ._context import Context, Settings
 from ._errors import MewsConfigError
@@ -33,12 +38,17 @@ from ._timing import Clock, Sleep, Timer
 from ._transport import AiohttpTransport, Transport
 from .resources import VoucherCodes, Vouchers
 
-__version__ = "0.1.0"
+# The command line takes these names from here too.
+__all__ = [
+    "ENV_ACCESS_TOKEN",
+    "ENV_BASE_URL",
+    "ENV_CLIENT",
+    "ENV_CLIENT_TOKEN",
+    "MewsClient",
+    "__version__",
+]
 
-ENV_CLIENT_TOKEN = "MEWS_CLIENT_TOKEN"
-ENV_ACCESS_TOKEN = "MEWS_ACCESS_TOKEN"
-ENV_CLIENT = "MEWS_CLIENT"
-ENV_BASE_URL = "MEWS_BASE_URL"
+__version__ = VERSION
 
 
 def _require_text(name: str, value: object) -> str:
@@ -154,7 +164,6 @@ class MewsClient:
                 self.base_url,
                 session=session,
                 connections=settings.max_concurrency,
-                user_agent=f"mews-vouchers/{__version__}",
             ),
             client_token=self._client_token,
             access_token=self._access_token,

@@ -6,7 +6,21 @@ read these names; a limit written as a literal anywhere else is a bug.
 
 from __future__ import annotations
 
+import importlib.metadata
 from typing import Final
+
+
+def _installed_version() -> str:
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:  # a source tree never installed
+        return "0+unknown"
+
+
+# The version is pyproject.toml's, read from the installed package's metadata.
+DISTRIBUTION: Final = "mews-vouchers"
+VERSION: Final = _installed_version()
+USER_AGENT: Final = f"{DISTRIBUTION}/{VERSION}"
 
 DEMO_URL: Final = "https://api.mews-demo.com"
 PRODUCTION_URL: Final = "https://api.mews.com"
@@ -35,6 +49,29 @@ DEFAULT_MAX_CONCURRENCY: Final = 8
 DEFAULT_TIMEOUT: Final = 60.0
 DEFAULT_CHUNK_SIZE: Final = MAX_ITEMS_PER_REQUEST
 DEFAULT_PAGE_SIZE: Final = MAX_PAGE_SIZE
+# Opening a connection (DNS, TCP, TLS) takes at most this long, whatever the timeout.
+CONNECT_TIMEOUT: Final = 30.0
+# A page of 1000 vouchers with every extent is about 1.5 MB; anything far beyond that is
+# not an answer of this API, and reading it whole could exhaust memory.
+DEFAULT_MAX_BODY: Final = 64 * 1024 * 1024
+# Characters of an error body without a Message shown in the error.
+ERROR_SNIPPET_LENGTH: Final = 200
+# Characters of a token shown at each end when it is masked (C66E…453D).
+MASK_SHOWN: Final = 4
+# Characters of a text attribute on a telemetry span.
+MAX_ATTRIBUTE_LENGTH: Final = 256
+
+# The environment: MewsClient.from_env() and the command line.
+ENV_CLIENT_TOKEN: Final = "MEWS_CLIENT_TOKEN"
+ENV_ACCESS_TOKEN: Final = "MEWS_ACCESS_TOKEN"
+ENV_CLIENT: Final = "MEWS_CLIENT"
+ENV_BASE_URL: Final = "MEWS_BASE_URL"
+ENV_REDIS_URL: Final = "MEWS_REDIS_URL"
+
+# The shared rate limit (mews_vouchers.redis): seconds after which the slots of a request
+# still in flight are freed (twice the default timeout), and one round trip's timeout.
+DEFAULT_LEASE: Final = 120.0
+DEFAULT_REDIS_TIMEOUT: Final = 5.0
 
 # Retry defaults (API.md section 4).
 DEFAULT_MAX_ATTEMPTS: Final = 5

@@ -22,7 +22,7 @@ import orjson
 
 from . import _telemetry as telemetry
 from ._config import RetryPolicy
-from ._constants import API_PREFIX
+from ._constants import API_PREFIX, ERROR_SNIPPET_LENGTH
 from ._converter import encode
 from ._errors import (
     MewsApiError,
@@ -47,8 +47,6 @@ from ._timing import Timer
 from ._transport import RawResponse, Transport
 
 logger = logging.getLogger("mews_vouchers")
-# Characters of an error body without a Message shown in the error.
-_SNIPPET = 200
 T = TypeVar("T")
 
 
@@ -307,8 +305,8 @@ class Requester:
         if message is None:
             # Masked before it is cut, so a token across the cut cannot show in part.
             longest = max(len(secret.encode()) for secret in self._secrets)
-            head = raw.body[: _SNIPPET + longest].decode("utf-8", "replace")
-            snippet = redact(head, self._secrets)[:_SNIPPET].strip()
+            head = raw.body[: ERROR_SNIPPET_LENGTH + longest].decode("utf-8", "replace")
+            snippet = redact(head, self._secrets)[:ERROR_SNIPPET_LENGTH].strip()
             message = f"no error message in the response (body: {snippet!r})"
         message = redact(message, self._secrets)
         if details is not None:

@@ -5,16 +5,17 @@ from __future__ import annotations
 import traceback
 from collections.abc import Iterable, Sequence
 
-_SHOWN = 4
+from ._constants import MASK_SHOWN
+
 # Attributes of our errors that may quote the server: each is masked like the message.
 _QUOTING = ("message", "request_id")
 
 
 def mask(token: str) -> str:
     """Return *token* with all but its first and last four characters hidden (``C66E…453D``)."""
-    if len(token) <= 3 * _SHOWN:
+    if len(token) <= 3 * MASK_SHOWN:
         return "…" if token else ""
-    return f"{token[:_SHOWN]}…{token[-_SHOWN:]}"
+    return f"{token[:MASK_SHOWN]}…{token[-MASK_SHOWN:]}"
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

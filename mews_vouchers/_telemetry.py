@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, Final
 
+from ._constants import MAX_ATTRIBUTE_LENGTH
 from ._secrets import mask
 
 try:
@@ -43,7 +44,6 @@ ENABLED: Final = _trace is not None
 _LEAST_WAIT: Final = 0.01
 _CAMEL: Final = re.compile(r"(?<!^)(?=[A-Z])")
 _TOKEN_SHAPED: Final = re.compile(r"[A-Za-z0-9_]{24,}")
-_MAX_TEXT: Final = 256
 _NULL: Final = contextlib.nullcontext()
 
 # Event names (low cardinality; the numbers are attributes).
@@ -61,7 +61,7 @@ def scrub(value: object) -> bool | int | float | str:
     """Return *value* as an attribute value: numbers as they are, text without token shapes."""
     if isinstance(value, bool | int | float):
         return value
-    text = str(value)[:_MAX_TEXT]
+    text = str(value)[:MAX_ATTRIBUTE_LENGTH]
     return _TOKEN_SHAPED.sub(lambda match: mask(match.group()), text)
 
 

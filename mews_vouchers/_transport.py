@@ -16,14 +16,9 @@ import aiohttp
 import anyio
 import attrs
 
+from ._constants import CONNECT_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_MAX_CONCURRENCY, USER_AGENT
 from ._errors import MewsConfigError, MewsConnectionError, MewsTimeoutError
 from ._loops import LoopBinding
-
-# A page of 1000 vouchers with every extent is about 1.5 MB; anything far beyond that is
-# not an answer of this API, and reading it whole could exhaust memory.
-DEFAULT_MAX_BODY = 64 * 1024 * 1024
-# Opening a connection (DNS, TCP, TLS) takes at most this long, whatever the timeout.
-CONNECT_TIMEOUT = 30.0
 
 
 def request_timeout(seconds: float) -> aiohttp.ClientTimeout:
@@ -73,8 +68,8 @@ class AiohttpTransport:
         base_url: str,
         *,
         session: aiohttp.ClientSession | None = None,
-        connections: int = 8,
-        user_agent: str = "mews-vouchers",
+        connections: int = DEFAULT_MAX_CONCURRENCY,
+        user_agent: str = USER_AGENT,
         max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
         self._base_url = base_url.rstrip("/")

@@ -39,7 +39,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from ._config import RateLimit
-from ._constants import RATE_LIMIT_PER_SECONDS, RATE_LIMIT_REQUESTS
+from ._constants import DEFAULT_LEASE as DEFAULT_LEASE  # the CLI reads it here
+from ._constants import DEFAULT_REDIS_TIMEOUT, RATE_LIMIT_PER_SECONDS, RATE_LIMIT_REQUESTS
 from ._errors import MewsConfigError, MewsConnectionError
 from ._loops import LoopBinding
 from ._ratelimit import Limiter, window_margin
@@ -50,9 +51,6 @@ __all__ = ["RedisRateLimit"]
 
 logger = logging.getLogger("mews_vouchers")
 
-DEFAULT_LEASE: Final = 120.0
-"""Seconds before the slots of a request still in flight are freed: twice the default timeout."""
-DEFAULT_REDIS_TIMEOUT: Final = 5.0
 _SCHEMES: Final = ("redis", "rediss", "unix")
 # A blip (a failover, a restarted server) is ridden over; a Redis that stays away fails
 # the request within about a second plus the timeouts.  Every script call is safe to

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import inspect
+import tomllib
+from pathlib import Path
 
 import attrs
 import pytest
@@ -42,6 +45,13 @@ def test_contract_names_are_exported() -> None:
     """Every name of API.md is importable from mews_vouchers."""
     assert set(mews_vouchers.__all__) >= CONTRACT
     assert "MewsSimulator" in mews_vouchers.testing.__all__
+
+
+def test_the_version_comes_from_the_package_metadata() -> None:
+    """__version__ is the installed distribution's, which is pyproject's: written once."""
+    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    assert mews_vouchers.__version__ == importlib.metadata.version("mews-vouchers")
+    assert mews_vouchers.__version__ == pyproject["project"]["version"]
 
 
 def test_public_objects_have_one_sentence_docstrings() -> None:
