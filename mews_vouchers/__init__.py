@@ -48,6 +48,7 @@ from ._models import (
 from ._pagination import ItemStream, PageStream
 from ._requester import ClientStats
 from ._sync_models import DesiredVoucher, StaleAction, SyncPlan, SyncResult
+from ._transport import RawResponse, Transport
 
 __all__ = [
     "DEMO_URL",
@@ -77,6 +78,7 @@ __all__ = [
     "Rate",
     "RateLimit",
     "RateLimitError",
+    "RawResponse",
     "RequestTimeoutError",
     "RetryPolicy",
     "ServerError",
@@ -85,6 +87,7 @@ __all__ = [
     "SyncPlan",
     "SyncResult",
     "TimeInterval",
+    "Transport",
     "Unset",
     "Voucher",
     "VoucherAssignment",

@@ -92,6 +92,11 @@ class MewsClient:
     One client holds one access token; its requests share one rate limiter, one
     concurrency limit and one HTTP session (yours, if you pass *session*: it is never
     closed by the client).  It may be used from many tasks at once.
+
+    Three keywords serve tests: *transport* replaces the HTTP layer (any
+    :class:`Transport`), and *clock* and *sleep* replace ``time.monotonic`` and
+    ``anyio.sleep`` in every wait of the client (retries, the rate limit, an add in
+    doubt), so that a test with a fake clock is exact and instant.
     """
 
     def __init__(
@@ -134,6 +139,10 @@ class MewsClient:
             raise MewsConfigError(f"retry must be a RetryPolicy, got {retry!r}")
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise MewsConfigError("session must be an aiohttp.ClientSession")
+        if transport is not None and not isinstance(transport, Transport):
+            raise MewsConfigError(f"transport must be a Transport, got {transport!r}")
+        if transport is not None and session is not None:
+            raise MewsConfigError("give a session or a transport, not both: a transport sends")
         if (language_code is None) != (culture_code is None):
             # The API ignores one without the other: say so rather than send it in vain.
             raise MewsConfigError(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import AsyncGenerator
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import aiohttp
 import anyio
@@ -37,19 +37,32 @@ def request_timeout(seconds: float) -> aiohttp.ClientTimeout:
     )
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class RawResponse:
-    """What came back for one request, before any interpretation."""
+    """What came back for one request, before any interpretation.
+
+    ``request_id``, ``retry_after`` and ``location`` are the raw ``Request-Id``,
+    ``Retry-After`` and ``Location`` headers, None when absent.
+    """
 
     status: int
     body: bytes
-    request_id: str | None
-    retry_after: str | None
+    request_id: str | None = None
+    retry_after: str | None = None
     location: str | None = None
 
 
+@runtime_checkable
 class Transport(Protocol):
-    """Sends one request; the only interface between the SDK and the network."""
+    """Sends one request: the only interface between the client and the network.
+
+    ``MewsClient(transport=...)`` takes any object with these two methods (the default
+    sends with aiohttp).  Everything above it, the encoding, the retries, the rate limit
+    and the reading of errors, stays the client's.  A request that gets no answer raises
+    :class:`~mews_vouchers.MewsConnectionError`, whose ``ambiguous`` says whether it may
+    have reached the server (:class:`~mews_vouchers.MewsTimeoutError` when no answer came
+    within *timeout*); any HTTP answer, an error status included, is returned.
+    """
 
     async def post(self, path: str, body: bytes, *, timeout: float) -> RawResponse:  # noqa: ASYNC109 (aiohttp applies it per request)
         """POST *body* (JSON) to *path* below the base URL and return the raw response."""

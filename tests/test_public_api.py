@@ -5,14 +5,17 @@ from __future__ import annotations
 import importlib.metadata
 import inspect
 import tomllib
+import uuid
 from pathlib import Path
 
+import aiohttp
 import attrs
+import orjson
 import pytest
 
 import mews_vouchers
 import mews_vouchers.testing
-from mews_vouchers import MewsClient
+from mews_vouchers import MewsClient, MewsConfigError, RawResponse, Transport
 
 # Every name API.md (the fixed contract) promises at the top level.
 CONTRACT = {
@@ -105,6 +108,7 @@ def test_retry_policy_defaults_match_the_contract() -> None:
         mews_vouchers.VouchersResult,
         mews_vouchers.Rate,
         mews_vouchers.Company,
+        mews_vouchers.RawResponse,
     ],
 )
 def test_models_are_frozen_keyword_only_attrs_classes(cls: type) -> None:
@@ -115,3 +119,61 @@ def test_models_are_frozen_keyword_only_attrs_classes(cls: type) -> None:
     assert all(name == name.lower() for name in instance_fields)  # snake_case
     with pytest.raises(TypeError):
         cls("positional")
+
+
+class CannedTransport:
+    """A transport of the test's own: it answers from a list and keeps what it was sent."""
+
+    def __init__(self, *answers: RawResponse) -> None:
+        self.answers = list(answers)
+        self.sent: list[tuple[str, dict[str, object]]] = []
+        self.closed = False
+
+    async def post(self, path: str, body: bytes, *, timeout: float) -> RawResponse:  # noqa: ASYNC109
+        self.sent.append((path, orjson.loads(body)))
+        return self.answers.pop(0)
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.anyio
+async def test_a_transport_of_ones_own_carries_every_request() -> None:
+    """MewsClient(transport=...) sends through any Transport; the client keeps its rules."""
+    transport = CannedTransport(
+        RawResponse(status=429, body=b"{}", retry_after="0"),
+        RawResponse(status=200, body=b'{"Vouchers": [], "Cursor": null}', request_id="r-1"),
+    )
+    assert isinstance(transport, Transport)
+    async with MewsClient(
+        client_token="C" * 24, access_token="A" * 24, client="unit 1.0", transport=transport
+    ) as client:
+        result = await client.vouchers.get_all(service_ids=[uuid.uuid4()])
+    assert result.vouchers == []
+    assert [path for path, _ in transport.sent] == ["/api/connector/v1/vouchers/getAll"] * 2
+    assert transport.sent[0][1]["AccessToken"] == "A" * 24
+    assert client.stats.rate_limited == 1  # the 429 was the client's to retry
+    assert transport.closed
+
+
+@pytest.mark.parametrize("transport", [object(), "http://127.0.0.1:1"])
+def test_something_else_than_a_transport_is_refused(transport: object) -> None:
+    """A transport= without post() and aclose() is a MewsConfigError at once."""
+    with pytest.raises(MewsConfigError, match="transport must be a Transport"):
+        MewsClient(
+            client_token="C" * 24, access_token="A" * 24, client="t 1.0", transport=transport
+        )  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_a_transport_and_a_session_are_refused_together() -> None:
+    """The session would never be used: say so rather than ignore it."""
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(MewsConfigError, match="not both"):
+            MewsClient(
+                client_token="C" * 24,
+                access_token="A" * 24,
+                client="t 1.0",
+                session=session,
+                transport=CannedTransport(),
+            )
