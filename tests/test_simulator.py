@@ -45,8 +45,8 @@ from mews_vouchers._constants import (
     VOUCHERS_UPDATE,
 )
 from mews_vouchers.testing import Fault, MewsSimulator, RecordedRequest
+from mews_vouchers.testing._reader import months_later, utf16_length
 from mews_vouchers.testing._standalone import build_parser, main, serve
-from mews_vouchers.testing._validation import months_later, utf16_length
 
 pytestmark = pytest.mark.anyio
 

@@ -40,6 +40,7 @@ from .._constants import (
     VOUCHERS_GET_ALL,
     VOUCHERS_UPDATE,
 )
+from ._reader import ApiError, Reader, as_utc, format_datetime, join
 from ._store import (
     ACTIVE,
     ACTIVITY_STATES,
@@ -57,7 +58,6 @@ from ._store import (
     unique,
     voucher_wire,
 )
-from ._validation import ApiError, Reader, as_utc, format_datetime, join
 
 _T = TypeVar("_T")
 Json: TypeAlias = dict[str, Any]

@@ -43,8 +43,8 @@ from ._faults import (
     retry_after_header,
 )
 from ._operations import Api
+from ._reader import ApiError, as_utc
 from ._store import Store, code_wire, voucher_wire
-from ._validation import ApiError, as_utc
 
 logger = logging.getLogger("mews_vouchers.testing")
 

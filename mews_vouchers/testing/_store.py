@@ -29,7 +29,7 @@ from typing import Any, Final, Generic, TypeVar
 import attrs
 
 from .._constants import MAX_EXTERNAL_IDENTIFIER_LENGTH, MAX_NAME_LENGTH
-from ._validation import format_datetime, format_optional
+from ._reader import format_datetime, format_optional
 
 PUBLIC: Final = "Public"
 PARTNER_COMPANY: Final = "PartnerCompany"
