@@ -47,13 +47,13 @@ from ._store import (
     PARTNER_COMPANY,
     TRAVEL_AGENCY,
     VOUCHER_TYPES,
-    Company,
     Enterprise,
     Service,
     Store,
+    StoredCompany,
+    StoredVoucher,
+    StoredVoucherCode,
     Token,
-    Voucher,
-    VoucherCode,
     code_wire,
     unique,
     voucher_wire,
@@ -120,9 +120,9 @@ class _VoucherQuery:
     states: list[str] | None
     updated: tuple[datetime, datetime] | None
 
-    def test(self) -> Callable[[Voucher], bool] | None:
+    def test(self) -> Callable[[StoredVoucher], bool] | None:
         """Return the test a voucher must pass, or None when every voucher passes."""
-        checks: list[Callable[[Voucher], bool]] = []
+        checks: list[Callable[[StoredVoucher], bool]] = []
         if self.voucher_ids is not None:
             ids = set(self.voucher_ids)
             checks.append(lambda v: v.id in ids)
@@ -144,7 +144,9 @@ class _VoucherQuery:
             return checks[0] if checks else None
         return lambda v: all(check(v) for check in checks)
 
-    def candidates(self, store: Store, enterprises: Iterable[Enterprise]) -> list[Voucher] | None:
+    def candidates(
+        self, store: Store, enterprises: Iterable[Enterprise]
+    ) -> list[StoredVoucher] | None:
         """Return the vouchers an index names for a selective filter, or None without one.
 
         The candidates still have to pass :meth:`test`; without them, a query
@@ -211,7 +213,7 @@ def _rate_ids_change(r: Reader, item: Mapping[str, Any], path: str) -> list[uuid
     return KEEP if checked is None else checked
 
 
-def _newest_first(vouchers: list[Voucher], before_seq: int | None) -> Iterator[Voucher]:
+def _newest_first(vouchers: list[StoredVoucher], before_seq: int | None) -> Iterator[StoredVoucher]:
     """Walk one service's vouchers from the newest one older than *before_seq* backwards."""
     end = (
         len(vouchers) if before_seq is None else bisect.bisect_left(vouchers, before_seq, key=_seq)
@@ -220,13 +222,13 @@ def _newest_first(vouchers: list[Voucher], before_seq: int | None) -> Iterator[V
         yield vouchers[index]
 
 
-def _seq(item: Voucher | VoucherCode) -> int:
+def _seq(item: StoredVoucher | StoredVoucherCode) -> int:
     return item.seq
 
 
 def _within(
     interval: tuple[datetime, datetime],
-) -> Callable[[Voucher | VoucherCode], bool]:
+) -> Callable[[StoredVoucher | StoredVoucherCode], bool]:
     """Return the test of an ``UpdatedUtc`` filter: half-open, equal ends meaning the instant."""
     start, end = interval
     if start == end:
@@ -239,7 +241,7 @@ def _check_voucher_rules(
     path: str,
     enterprise: Enterprise,
     type: str,
-    company: Company | None,
+    company: StoredCompany | None,
     start: datetime | None,
     end: datetime | None,
 ) -> None:
@@ -345,7 +347,7 @@ class Api:
 
     def _voucher_in(
         self, r: Reader, enterprise: Enterprise, voucher_id: uuid.UUID, path: str
-    ) -> Voucher | None:
+    ) -> StoredVoucher | None:
         """Return the voucher if it exists in *enterprise*, else record a 400 problem."""
         voucher = self._store.vouchers.get(voucher_id)
         if voucher is None or voucher.service.enterprise is not enterprise:
@@ -353,7 +355,7 @@ class Api:
             return None
         return voucher
 
-    def _company(self, r: Reader, company_id: uuid.UUID | None, path: str) -> Company | None:
+    def _company(self, r: Reader, company_id: uuid.UUID | None, path: str) -> StoredCompany | None:
         """Return the company if it exists anywhere (its enterprise is a business rule)."""
         if company_id is None:
             return None
@@ -399,7 +401,7 @@ class Api:
         r.raise_if_any()
         enterprise = self._write_enterprise(token, enterprise_id)
 
-        resolved: list[tuple[Service, Company | None, tuple[uuid.UUID, ...]]] = []
+        resolved: list[tuple[Service, StoredCompany | None, tuple[uuid.UUID, ...]]] = []
         for item in items:
             service = self._store.services.get(item.service_id)
             if service is None or service.enterprise is not enterprise:
@@ -478,14 +480,16 @@ class Api:
         r.raise_if_any()
         enterprise = self._write_enterprise(token, enterprise_id)
 
-        resolved: list[tuple[Voucher, Company | None | Keep, tuple[uuid.UUID, ...] | Keep]] = []
+        resolved: list[
+            tuple[StoredVoucher, StoredCompany | None | Keep, tuple[uuid.UUID, ...] | Keep]
+        ] = []
         for change in changes:
             voucher = self._voucher_in(
                 r, enterprise, change.voucher_id, join(change.path, "VoucherId")
             )
             if voucher is None:
                 continue
-            company: Company | None | Keep = KEEP
+            company: StoredCompany | None | Keep = KEEP
             if change.company_id is not KEEP:
                 company = self._company(r, change.company_id, join(change.path, "CompanyId.Value"))
             rates: tuple[uuid.UUID, ...] | Keep = KEEP
@@ -587,7 +591,7 @@ class Api:
         ]
         test = query.test()
         candidates = query.candidates(store, enterprises)
-        page: list[Voucher]
+        page: list[StoredVoucher]
         if candidates is not None:
             in_services = set(services)
             matching = {
@@ -600,13 +604,13 @@ class Api:
             page = sorted(matching.values(), key=_seq, reverse=True)[:count]
         else:
             streams = [_newest_first(s.vouchers, before_seq) for s in services]
-            newest: Iterator[Voucher] = (
+            newest: Iterator[StoredVoucher] = (
                 streams[0] if len(streams) == 1 else heapq.merge(*streams, key=_seq, reverse=True)
             )
             page = list(islice(newest if test is None else filter(test, newest), count))
         return self._voucher_page(page, wanted)
 
-    def _voucher_page(self, page: list[Voucher], wanted: dict[str, bool]) -> Json:
+    def _voucher_page(self, page: list[StoredVoucher], wanted: dict[str, bool]) -> Json:
         """Render a page of vouchers with the related lists the extent asks for."""
         rates: dict[uuid.UUID, Json] = {}
         companies: dict[uuid.UUID, Json] = {}
@@ -697,7 +701,7 @@ class Api:
         code_ids = r.uuid_list(body, "VoucherCodeIds", "")
         r.raise_if_any()
         enterprise = self._write_enterprise(token, enterprise_id)
-        codes: list[VoucherCode] = []
+        codes: list[StoredVoucherCode] = []
         for i, code_id in enumerate(code_ids):
             code = self._store.codes.get(code_id)
             if code is None or code.voucher.service.enterprise is not enterprise:

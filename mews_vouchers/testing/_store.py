@@ -95,12 +95,12 @@ class Service:
     enterprise_id_text: str
     rate_group_id: uuid.UUID
     # Oldest first; sequence numbers only grow, so appending keeps it sorted.
-    vouchers: list[Voucher] = attrs.Factory(list)
-    rates: dict[uuid.UUID, Rate] = attrs.Factory(dict)
+    vouchers: list[StoredVoucher] = attrs.Factory(list)
+    rates: dict[uuid.UUID, StoredRate] = attrs.Factory(dict)
 
 
 @attrs.define(eq=False, weakref_slot=False)
-class Rate:
+class StoredRate:
     """A rate of a service that vouchers can be assigned to; its wire form never changes."""
 
     id: uuid.UUID
@@ -109,7 +109,7 @@ class Rate:
 
 
 @attrs.define(eq=False, weakref_slot=False)
-class Company:
+class StoredCompany:
     """A company of an enterprise, possibly with a travel agency contract."""
 
     id: uuid.UUID
@@ -119,7 +119,7 @@ class Company:
 
 
 @attrs.define(eq=False, weakref_slot=False)
-class Voucher:
+class StoredVoucher:
     """A voucher as stored: references instead of ids, datetimes at full precision."""
 
     seq: int
@@ -127,7 +127,7 @@ class Voucher:
     service: Service
     name: str
     type: str
-    company: Company | None
+    company: StoredCompany | None
     occupiable_start: datetime | None
     occupiable_end: datetime | None
     external_identifier: str | None
@@ -137,17 +137,17 @@ class Voucher:
     active: bool
     rate_ids: tuple[uuid.UUID, ...]
     # None until the voucher has a code: most seeded vouchers never do.
-    codes: list[VoucherCode] | None
+    codes: list[StoredVoucherCode] | None
     wire: dict[str, Any] | None
 
 
 @attrs.define(eq=False, weakref_slot=False)
-class VoucherCode:
+class StoredVoucherCode:
     """A code of a voucher, as stored."""
 
     seq: int
     id: uuid.UUID
-    voucher: Voucher
+    voucher: StoredVoucher
     value: str
     validity_start: datetime | None
     validity_end: datetime | None
@@ -173,7 +173,7 @@ class Token:
         return None
 
 
-def voucher_wire(voucher: Voucher) -> dict[str, Any]:
+def voucher_wire(voucher: StoredVoucher) -> dict[str, Any]:
     """Return the voucher's wire dict, building and caching it if it changed since."""
     wire = voucher.wire
     if wire is None:
@@ -198,7 +198,7 @@ def voucher_wire(voucher: Voucher) -> dict[str, Any]:
     return wire
 
 
-def code_wire(code: VoucherCode) -> dict[str, Any]:
+def code_wire(code: StoredVoucherCode) -> dict[str, Any]:
     """Return the code's wire dict, building and caching it if it changed since."""
     wire = code.wire
     if wire is None:
@@ -216,7 +216,7 @@ def code_wire(code: VoucherCode) -> dict[str, Any]:
     return wire
 
 
-def _seq(item: Voucher | VoucherCode) -> int:
+def _seq(item: StoredVoucher | StoredVoucherCode) -> int:
     return item.seq
 
 
@@ -228,16 +228,16 @@ class VoucherIndex(Generic[_K]):
     """
 
     def __init__(self) -> None:
-        self._entries: dict[_K, Voucher | list[Voucher]] = {}
+        self._entries: dict[_K, StoredVoucher | list[StoredVoucher]] = {}
 
-    def get(self, key: _K) -> Sequence[Voucher]:
+    def get(self, key: _K) -> Sequence[StoredVoucher]:
         """Return the vouchers under *key*, oldest first."""
         entry = self._entries.get(key)
         if entry is None:
             return ()
         return entry if isinstance(entry, list) else (entry,)
 
-    def add(self, key: _K, voucher: Voucher) -> None:
+    def add(self, key: _K, voucher: StoredVoucher) -> None:
         """File *voucher* under *key*, keeping the order by sequence number."""
         entry = self._entries.get(key)
         if entry is None:
@@ -247,7 +247,7 @@ class VoucherIndex(Generic[_K]):
         else:
             self._entries[key] = sorted((entry, voucher), key=_seq)
 
-    def add_newest(self, keys: Iterable[_K], vouchers: Iterable[Voucher]) -> None:
+    def add_newest(self, keys: Iterable[_K], vouchers: Iterable[StoredVoucher]) -> None:
         """File vouchers newer than all others under their keys, pairwise (for seeding)."""
         entries = self._entries
         for key, voucher in zip(keys, vouchers, strict=True):
@@ -259,7 +259,7 @@ class VoucherIndex(Generic[_K]):
             else:
                 entries[key] = [entry, voucher]
 
-    def remove(self, key: _K, voucher: Voucher) -> None:
+    def remove(self, key: _K, voucher: StoredVoucher) -> None:
         """Take *voucher* out from under *key*."""
         entry = self._entries.get(key)
         if entry is voucher:
@@ -277,14 +277,14 @@ class Store:
         self._rng = rng
         self.enterprises: dict[uuid.UUID, Enterprise] = {}
         self.services: dict[uuid.UUID, Service] = {}
-        self.rates: dict[uuid.UUID, Rate] = {}
-        self.companies: dict[uuid.UUID, Company] = {}
-        self.vouchers: dict[uuid.UUID, Voucher] = {}
-        self.codes: dict[uuid.UUID, VoucherCode] = {}
+        self.rates: dict[uuid.UUID, StoredRate] = {}
+        self.companies: dict[uuid.UUID, StoredCompany] = {}
+        self.vouchers: dict[uuid.UUID, StoredVoucher] = {}
+        self.codes: dict[uuid.UUID, StoredVoucherCode] = {}
         self.tokens: dict[str, Token] = {}
         self.by_external_identifier: VoucherIndex[str] = VoucherIndex()
         self.by_company: VoucherIndex[uuid.UUID] = VoucherIndex()
-        self.active_codes: dict[tuple[uuid.UUID, str], VoucherCode] = {}
+        self.active_codes: dict[tuple[uuid.UUID, str], StoredVoucherCode] = {}
         self.chain_id = self.new_id()
         self._next_voucher_seq = 0
         self._next_code_seq = 0
@@ -324,7 +324,7 @@ class Store:
         self.services[service.id] = service
         return service
 
-    def add_rate(self, service: Service, name: str, now: datetime) -> Rate:
+    def add_rate(self, service: Service, name: str, now: datetime) -> StoredRate:
         """Create a public base rate of *service*, with the core fields of RateForExtent."""
         rate_id = self.new_id()
         wire = {
@@ -344,14 +344,14 @@ class Store:
             "UpdatedUtc": format_datetime(now),
             "ExternalIdentifier": None,
         }
-        rate = Rate(id=rate_id, service=service, wire=wire)
+        rate = StoredRate(id=rate_id, service=service, wire=wire)
         service.rates[rate_id] = rate
         self.rates[rate_id] = rate
         return rate
 
     def add_company(
         self, enterprise: Enterprise, name: str, *, travel_agency: bool, now: datetime
-    ) -> Company:
+    ) -> StoredCompany:
         """Create a company of *enterprise*, with the core fields of Company."""
         company_id = self.new_id()
         stamp = format_datetime(now)
@@ -373,7 +373,7 @@ class Store:
             "ExternalIdentifier": None,
         }
         self._next_company_number += 1
-        company = Company(
+        company = StoredCompany(
             id=company_id, enterprise=enterprise, travel_agency=travel_agency, wire=wire
         )
         self.companies[company_id] = company
@@ -399,16 +399,16 @@ class Store:
         service: Service,
         name: str,
         type: str,
-        company: Company | None,
+        company: StoredCompany | None,
         rate_ids: tuple[uuid.UUID, ...],
         occupiable_start: datetime | None,
         occupiable_end: datetime | None,
         external_identifier: str | None,
         now: datetime,
         now_text: str,
-    ) -> Voucher:
+    ) -> StoredVoucher:
         """Create an active voucher and index it."""
-        voucher = Voucher(
+        voucher = StoredVoucher(
             seq=self._next_voucher_seq,
             id=self.new_id(),
             service=service,
@@ -469,7 +469,7 @@ class Store:
             # One shared datetime, one shared string and positional arguments: this
             # loop is what bounds how fast a million vouchers appear.
             new = [
-                Voucher(
+                StoredVoucher(
                     first + i,
                     ids[i],
                     service,
@@ -496,7 +496,7 @@ class Store:
                 self.by_external_identifier.add_newest(externals, new)
         return ids
 
-    def set_external_identifier(self, voucher: Voucher, value: str | None) -> None:
+    def set_external_identifier(self, voucher: StoredVoucher, value: str | None) -> None:
         """Change a voucher's external identifier, keeping the index in order."""
         if value == voucher.external_identifier:
             return
@@ -506,7 +506,7 @@ class Store:
         if value is not None:
             self.by_external_identifier.add(value, voucher)
 
-    def set_company(self, voucher: Voucher, company: Company | None) -> None:
+    def set_company(self, voucher: StoredVoucher, company: StoredCompany | None) -> None:
         """Change a voucher's company, keeping the index in order."""
         if company is voucher.company:
             return
@@ -516,11 +516,11 @@ class Store:
         if company is not None:
             self.by_company.add(company.id, voucher)
 
-    def touch(self, voucher: Voucher, now: datetime, now_text: str) -> None:
+    def touch(self, voucher: StoredVoucher, now: datetime, now_text: str) -> None:
         """Mark a voucher as updated now and drop its cached wire form."""
         voucher.updated, voucher.updated_text, voucher.wire = now, now_text, None
 
-    def delete_voucher(self, voucher: Voucher, now: datetime, now_text: str) -> None:
+    def delete_voucher(self, voucher: StoredVoucher, now: datetime, now_text: str) -> None:
         """Deactivate a voucher and its codes; deleting a deleted one changes nothing."""
         if not voucher.active:
             return
@@ -533,15 +533,15 @@ class Store:
 
     def add_code(
         self,
-        voucher: Voucher,
+        voucher: StoredVoucher,
         value: str,
         validity_start: datetime | None,
         validity_end: datetime | None,
         now: datetime,
         now_text: str,
-    ) -> VoucherCode:
+    ) -> StoredVoucherCode:
         """Create an active code of *voucher* and index its value."""
-        code = VoucherCode(
+        code = StoredVoucherCode(
             seq=self._next_code_seq,
             id=self.new_id(),
             voucher=voucher,
@@ -562,7 +562,7 @@ class Store:
         self.active_codes[voucher.service.enterprise.id, value] = code
         return code
 
-    def delete_code(self, code: VoucherCode, now: datetime, now_text: str) -> None:
+    def delete_code(self, code: StoredVoucherCode, now: datetime, now_text: str) -> None:
         """Deactivate a code, freeing its value; deleting a deleted one changes nothing."""
         if not code.active:
             return
@@ -572,7 +572,7 @@ class Store:
         if self.active_codes.get(key) is code:
             del self.active_codes[key]
 
-    def active_code(self, enterprise: Enterprise, value: str) -> VoucherCode | None:
+    def active_code(self, enterprise: Enterprise, value: str) -> StoredVoucherCode | None:
         """Return the active code with *value* in *enterprise*, if there is one."""
         return self.active_codes.get((enterprise.id, value))
 
@@ -580,7 +580,7 @@ class Store:
 
     def iter_vouchers(
         self, enterprise_id: uuid.UUID | None, include_deleted: bool
-    ) -> Iterator[Voucher]:
+    ) -> Iterator[StoredVoucher]:
         """Yield vouchers oldest first, optionally of one enterprise and only active ones."""
         for voucher in self.vouchers.values():
             if enterprise_id is not None and voucher.service.enterprise.id != enterprise_id:
@@ -590,7 +590,7 @@ class Store:
 
     def iter_codes(
         self, enterprise_id: uuid.UUID | None, include_deleted: bool
-    ) -> Iterator[VoucherCode]:
+    ) -> Iterator[StoredVoucherCode]:
         """Yield codes oldest first, optionally of one enterprise and only active ones."""
         for code in self.codes.values():
             if enterprise_id is not None and code.voucher.service.enterprise.id != enterprise_id:
