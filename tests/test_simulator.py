@@ -45,6 +45,7 @@ from mews_vouchers._constants import (
     VOUCHERS_UPDATE,
 )
 from mews_vouchers.testing import Fault, MewsSimulator, RecordedRequest
+from mews_vouchers.testing import Hotel as SeededHotel
 from mews_vouchers.testing._reader import months_later, utf16_length
 from mews_vouchers.testing._standalone import build_parser, main, serve
 
@@ -1503,6 +1504,32 @@ async def test_closing_with_a_request_in_flight_is_clean() -> None:
 
 
 # -- seeding, reproducibility, inspection, the request log -------------------------------
+
+
+async def test_add_hotel_seeds_a_hotel_in_one_call(w: World) -> None:
+    """add_hotel: an enterprise, its service, the rates asked for, a company for any type."""
+    grand = w.sim.add_hotel("Grand", rates=3)
+    assert isinstance(grand, SeededHotel) and len(set(grand.rate_ids)) == 3
+    agency = {
+        "ServiceId": str(grand.service_id),
+        "Name": "Agency deal",
+        "Type": "TravelAgency",
+        "CompanyId": str(grand.company_id),
+        "AssignedRateIds": [str(r) for r in grand.rate_ids],
+    }
+    answer = await w.call(
+        VOUCHERS_ADD, EnterpriseId=str(grand.enterprise_id), VoucherParameters=[agency]
+    )
+    assert answer.status == 200, answer.body
+    [added] = answer.body["Vouchers"]
+    assert (added["ServiceId"], added["TravelAgencyId"]) == (
+        str(grand.service_id),
+        str(grand.company_id),
+    )
+    assert {a["RateId"] for a in w.sim.assignments()} == {str(r) for r in grand.rate_ids}
+    assert w.sim.add_hotel(rates=0).rate_ids == ()
+    with pytest.raises(ValueError, match="rates must be >= 0"):
+        w.sim.add_hotel(rates=-1)
 
 
 async def test_seed_vouchers_inserts_directly(w: World) -> None:

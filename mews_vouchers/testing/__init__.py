@@ -1,8 +1,7 @@
 """A faithful, in-memory Mews voucher API for tests, demos and benchmarks.
 
 >>> async with MewsSimulator() as sim:                     # doctest: +SKIP
-...     enterprise_id = sim.add_enterprise("Hotel A")
-...     service_id = sim.add_service(enterprise_id)
+...     hotel = sim.add_hotel("Hotel A")  # an enterprise, a service, two rates, a company
 ...     # point a client at sim.base_url with sim.client_token and sim.access_token
 
 It validates requests as the API documents them, pages with cursors, answers
@@ -16,6 +15,6 @@ standalone.
 from __future__ import annotations
 
 from ._faults import Fault
-from ._simulator import MewsSimulator, RecordedRequest
+from ._simulator import Hotel, MewsSimulator, RecordedRequest
 
-__all__ = ["Fault", "MewsSimulator", "RecordedRequest"]
+__all__ = ["Fault", "Hotel", "MewsSimulator", "RecordedRequest"]

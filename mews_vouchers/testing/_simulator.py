@@ -139,6 +139,20 @@ def _enterprise_id(body: dict[str, Any] | None) -> str | None:
     return None
 
 
+@attrs.frozen(kw_only=True)
+class Hotel:
+    """The ids of a hotel seeded by :meth:`MewsSimulator.add_hotel`."""
+
+    enterprise_id: uuid.UUID
+    service_id: uuid.UUID
+    rate_ids: tuple[uuid.UUID, ...]
+    company_id: uuid.UUID
+
+
+def _rate_name(number: int) -> str:
+    return ("Best price", "Flexible")[number] if number < 2 else f"Rate {number + 1}"
+
+
 def _new_token(rng: random.Random) -> str:
     """Return a token shaped like the Mews ones: 32 hex digits, a dash, 31 more."""
     return f"{rng.getrandbits(128):032X}-{rng.getrandbits(124):031X}"
@@ -154,9 +168,10 @@ class MewsSimulator:
     reproducible.
 
     The data can be set up and inspected directly at any time, started or not:
-    :meth:`add_enterprise`, :meth:`add_service`, :meth:`add_rate`,
-    :meth:`add_company`, :meth:`seed_vouchers`; :meth:`vouchers`,
-    :meth:`voucher_codes`, :meth:`assignments` and :attr:`requests`.
+    :meth:`add_hotel` (an enterprise with a service, rates and a company in one call),
+    :meth:`add_enterprise`, :meth:`add_service`, :meth:`add_rate`, :meth:`add_company`,
+    :meth:`seed_vouchers`; :meth:`vouchers`, :meth:`voucher_codes`, :meth:`assignments`
+    and :attr:`requests`.
 
     :param rate_limit: a sliding-window limit per ``AccessToken``; requests over it
         get 429 with ``Retry-After`` in whole seconds.  Every admitted request
@@ -317,6 +332,24 @@ class MewsSimulator:
         enterprise = self._store.enterprise(enterprise_id)
         now = as_utc(self._now())
         return self._store.add_company(enterprise, name, travel_agency=travel_agency, now=now).id
+
+    def add_hotel(self, name: str = "Hotel", *, rates: int = 2) -> Hotel:
+        """Add an enterprise with a service, *rates* rates and a company; return their ids.
+
+        The one call to seed a hotel for a test, a demo or a benchmark.  The rates are
+        named "Best price", "Flexible", then "Rate 3" and on; the company (ACME) has a
+        travel agency contract, so it can be the company of a voucher of any type.
+        """
+        if rates < 0:
+            raise ValueError(f"rates must be >= 0, got {rates!r}")
+        enterprise_id = self.add_enterprise(name)
+        service_id = self.add_service(enterprise_id)
+        return Hotel(
+            enterprise_id=enterprise_id,
+            service_id=service_id,
+            rate_ids=tuple(self.add_rate(service_id, _rate_name(n)) for n in range(rates)),
+            company_id=self.add_company(enterprise_id, travel_agency=True),
+        )
 
     def add_access_token(self, enterprise_ids: Iterable[uuid.UUID | str]) -> str:
         """Create an access token over exactly these enterprises and return it.
