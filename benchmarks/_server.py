@@ -48,13 +48,12 @@ async def serve(
     async with MewsSimulator(latency=latency, rate_limit=rate_limit, seed=1) as sim:
         hotels = []
         for number, vouchers in enumerate(counts):
-            enterprise_id = sim.add_enterprise(f"Hotel {number}")
-            service_id = sim.add_service(enterprise_id)
-            seed(sim, str(service_id), vouchers, f"H{number}-", per_second)
+            hotel = sim.add_hotel(f"Hotel {number}")
+            seed(sim, str(hotel.service_id), vouchers, f"H{number}-", per_second)
             hotels.append(
                 {
-                    "enterprise_id": str(enterprise_id),
-                    "service_id": str(service_id),
+                    "enterprise_id": str(hotel.enterprise_id),
+                    "service_id": str(hotel.service_id),
                     "vouchers": vouchers,
                 }
             )

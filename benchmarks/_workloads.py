@@ -32,7 +32,7 @@ START = datetime(2024, 3, 1, tzinfo=UTC)
 def page_bytes() -> bytes:
     """Return a getAll page of 1000 vouchers as the simulator sends it (10 per second)."""
     sim = MewsSimulator(seed=5)
-    service = sim.add_service(sim.add_enterprise("Bench"))
+    service = sim.add_hotel("Bench").service_id
     seed(sim, str(service), ITEMS, "B", per_second=10)
     vouchers = sim.vouchers()[::-1]  # newest first, as getAll pages
     page = {

@@ -11,7 +11,6 @@ Every broken promise is recorded in :attr:`SoakReport.problems` (empty on a good
 from __future__ import annotations
 
 import time
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -31,7 +30,7 @@ from mews_vouchers import (
     VoucherType,
     VoucherUpdate,
 )
-from mews_vouchers.testing import Fault, MewsSimulator
+from mews_vouchers.testing import Fault, Hotel, MewsSimulator
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -143,14 +142,6 @@ class SoakReport:
         ]
 
 
-@attrs.frozen
-class _Hotel:
-    enterprise_id: uuid.UUID
-    service_id: uuid.UUID
-    rate_ids: tuple[uuid.UUID, ...]
-    company_id: uuid.UUID
-
-
 async def _bulk(call: Callable[[], Awaitable[list[R] | None]], size: int) -> Outcome:
     """Run one bulk call and return its results and failures, whether it raised or not."""
     try:
@@ -163,7 +154,7 @@ async def _bulk(call: Callable[[], Awaitable[list[R] | None]], size: int) -> Out
 
 
 async def _per_hotel(
-    hotels: Sequence[_Hotel], run: Callable[[int], Awaitable[Outcome]]
+    hotels: Sequence[Hotel], run: Callable[[int], Awaitable[Outcome]]
 ) -> list[Outcome]:
     """Run one bulk call per hotel concurrently, on the one shared client."""
     outcomes: list[Outcome | None] = [None] * len(hotels)
@@ -197,7 +188,7 @@ def _by_id(sim: MewsSimulator) -> dict[str, dict[str, Any]]:
     return {v["Id"]: v for v in sim.vouchers()}
 
 
-def _params(config: SoakConfig, hotel: _Hotel, h: int, i: int) -> VoucherParameters:
+def _params(config: SoakConfig, hotel: Hotel, h: int, i: int) -> VoucherParameters:
     partner = i % 5 == 0
     return VoucherParameters(
         service_id=hotel.service_id,
@@ -212,7 +203,7 @@ def _params(config: SoakConfig, hotel: _Hotel, h: int, i: int) -> VoucherParamet
 async def _add_all(
     client: MewsClient,
     sim: MewsSimulator,
-    hotels: Sequence[_Hotel],
+    hotels: Sequence[Hotel],
     params: list[list[VoucherParameters]],
     report: SoakReport,
 ) -> list[Outcome]:
@@ -261,7 +252,7 @@ async def _add_all(
 async def _update_half(
     client: MewsClient,
     sim: MewsSimulator,
-    hotels: Sequence[_Hotel],
+    hotels: Sequence[Hotel],
     added: list[list[Voucher]],
     report: SoakReport,
 ) -> None:
@@ -317,7 +308,7 @@ async def _update_half(
 async def _delete_quarter(
     client: MewsClient,
     sim: MewsSimulator,
-    hotels: Sequence[_Hotel],
+    hotels: Sequence[Hotel],
     added: list[list[Voucher]],
     report: SoakReport,
 ) -> None:
@@ -351,7 +342,7 @@ async def _delete_quarter(
 
 
 async def _list_all(
-    client: MewsClient, sim: MewsSimulator, hotels: Sequence[_Hotel], report: SoakReport
+    client: MewsClient, sim: MewsSimulator, hotels: Sequence[Hotel], report: SoakReport
 ) -> None:
     """get_all over the portfolio must equal the simulator's state, voucher by voucher."""
     for attempt in range(1, 11):
@@ -415,7 +406,7 @@ async def _list_all(
 async def _converge(
     client: MewsClient,
     sim: MewsSimulator,
-    hotels: Sequence[_Hotel],
+    hotels: Sequence[Hotel],
     params: list[list[VoucherParameters]],
     report: SoakReport,
 ) -> None:
@@ -467,18 +458,7 @@ async def run_soak(config: SoakConfig, *, converge: bool = True) -> SoakReport:
     async with MewsSimulator(
         fault_rate=config.fault_rate, seed=config.seed, slow_delay=config.slow_delay
     ) as sim:
-        hotels = []
-        for h in range(config.hotels):
-            enterprise = sim.add_enterprise(name=f"Soak hotel {h}")
-            service = sim.add_service(enterprise)
-            hotels.append(
-                _Hotel(
-                    enterprise_id=enterprise,
-                    service_id=service,
-                    rate_ids=tuple(sim.add_rate(service, name=f"Rate {r}") for r in range(3)),
-                    company_id=sim.add_company(enterprise),
-                )
-            )
+        hotels = [sim.add_hotel(f"Soak hotel {h}", rates=3) for h in range(config.hotels)]
         # Some latency spikes end before the timeout: those answers must be read as usual.
         for operation in ("vouchers/add", "vouchers/update", "vouchers/getAll"):
             sim.inject(

@@ -5,15 +5,13 @@ The anyio backend is asyncio, since aiohttp runs on asyncio only.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import attrs
 import pytest
 
 from mews_vouchers import MewsClient, RetryPolicy
-from mews_vouchers.testing import MewsSimulator
+from mews_vouchers.testing import Hotel, MewsSimulator
 
 
 @pytest.fixture
@@ -21,26 +19,9 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@attrs.frozen
-class Hotel:
-    """One seeded enterprise with its service, rates and company."""
-
-    enterprise_id: uuid.UUID
-    service_id: uuid.UUID
-    rate_ids: tuple[uuid.UUID, uuid.UUID]
-    company_id: uuid.UUID
-
-
 def seed_hotel(sim: MewsSimulator, name: str = "Hotel") -> Hotel:
-    """Add an enterprise with a service, two rates and a company."""
-    enterprise = sim.add_enterprise(name=name)
-    service = sim.add_service(enterprise)
-    return Hotel(
-        enterprise_id=enterprise,
-        service_id=service,
-        rate_ids=(sim.add_rate(service), sim.add_rate(service, name="Flexible")),
-        company_id=sim.add_company(enterprise),
-    )
+    """Seed a hotel: kept for the CLI tests, which call it (the others call sim.add_hotel)."""
+    return sim.add_hotel(name)
 
 
 # Retries in tests wait milliseconds, not seconds.
@@ -70,7 +51,7 @@ async def sim() -> AsyncIterator[MewsSimulator]:
 
 @pytest.fixture
 def hotel(sim: MewsSimulator) -> Hotel:
-    return seed_hotel(sim)
+    return sim.add_hotel()
 
 
 @pytest.fixture

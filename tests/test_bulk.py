@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import anyio
 import pytest
-from conftest import FAST_RETRY, Hotel, make_client
+from conftest import FAST_RETRY, make_client
 
 from mews_vouchers import (
     AuthenticationError,
@@ -25,7 +25,7 @@ from mews_vouchers import (
     VoucherType,
     VoucherUpdate,
 )
-from mews_vouchers.testing import Fault, MewsSimulator
+from mews_vouchers.testing import Fault, Hotel, MewsSimulator
 
 pytestmark = pytest.mark.anyio
 

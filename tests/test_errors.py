@@ -7,7 +7,7 @@ import traceback
 from typing import Any
 
 import pytest
-from conftest import Hotel, make_client
+from conftest import make_client
 from hostile import ScriptedServer, answer
 
 from mews_vouchers import (
@@ -27,7 +27,7 @@ from mews_vouchers import (
     VoucherType,
 )
 from mews_vouchers._secrets import scrub
-from mews_vouchers.testing import Fault, MewsSimulator
+from mews_vouchers.testing import Fault, Hotel, MewsSimulator
 
 pytestmark = pytest.mark.anyio
 
@@ -78,8 +78,7 @@ async def test_business_rule_is_forbidden(
     client: MewsClient, sim: MewsSimulator, hotel: Hotel
 ) -> None:
     """403: a company of another enterprise breaks a business rule."""
-    other = sim.add_enterprise(name="Other")
-    foreign_company = sim.add_company(other)
+    foreign_company = sim.add_hotel("Other").company_id
     item = VoucherParameters(
         service_id=hotel.service_id,
         name="x",

@@ -10,11 +10,11 @@ from typing import Any
 import anyio
 import attrs
 import pytest
-from conftest import Hotel, make_client, seed_hotel
+from conftest import make_client
 from hostile import ScriptedServer
 
 from mews_vouchers import MewsClient, PaginationError, RetryPolicy, TimeInterval, VoucherExtent
-from mews_vouchers.testing import Fault, MewsSimulator
+from mews_vouchers.testing import Fault, Hotel, MewsSimulator
 
 pytestmark = pytest.mark.anyio
 
@@ -26,7 +26,7 @@ def get_alls(sim: MewsSimulator) -> list[Any]:
 async def test_seven_enterprises_fetched_once_with_overlapping_chains() -> None:
     """7 hotels x 2,500: every voucher once, 3 pages per chain, the chains overlapping in time."""
     async with MewsSimulator(latency=0.02) as sim:
-        hotels = [seed_hotel(sim, f"H{i}") for i in range(7)]
+        hotels = [sim.add_hotel(f"H{i}") for i in range(7)]
         seeded = {
             h.enterprise_id: set(sim.seed_vouchers(h.service_id, 2500, name_prefix=f"H{i}-"))
             for i, h in enumerate(hotels)
@@ -54,7 +54,7 @@ async def test_seven_enterprises_fetched_once_with_overlapping_chains() -> None:
 
 async def test_one_chain_over_all_enterprises_without_enterprise_ids(sim: MewsSimulator) -> None:
     """Without enterprise_ids, one chain pages over every enterprise the token reaches."""
-    a, b = seed_hotel(sim, "A"), seed_hotel(sim, "B")
+    a, b = sim.add_hotel("A"), sim.add_hotel("B")
     sim.seed_vouchers(a.service_id, 700)
     sim.seed_vouchers(b.service_id, 800)
     async with make_client(sim, page_size=600) as client:
@@ -279,7 +279,7 @@ async def test_voucher_codes_fan_out(client: MewsClient, sim: MewsSimulator) -> 
     """voucherCodes getAll: one chain per enterprise, voucher id lists split by 1000."""
     from mews_vouchers import VoucherCodeParameters
 
-    hotels = [seed_hotel(sim, f"C{i}") for i in range(3)]
+    hotels = [sim.add_hotel(f"C{i}") for i in range(3)]
     all_codes = []
     for h in hotels:
         ids = sim.seed_vouchers(h.service_id, 1200)

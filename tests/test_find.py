@@ -5,11 +5,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from conftest import Hotel, seed_hotel
 
 from mews_vouchers import MewsClient, MewsValidationError, VoucherParameters, VoucherType
 from mews_vouchers._constants import MAX_ITEMS_PER_REQUEST
-from mews_vouchers.testing import MewsSimulator
+from mews_vouchers.testing import Hotel, MewsSimulator
 
 pytestmark = pytest.mark.anyio
 
@@ -41,7 +40,7 @@ async def test_finds_active_vouchers_by_service_and_identifier(
 
 async def test_only_the_services_given_count(client: MewsClient, sim: MewsSimulator) -> None:
     """An identifier held in another service is not found unless that service is named."""
-    hotel = seed_hotel(sim)
+    hotel = sim.add_hotel()
     spa = sim.add_service(hotel.enterprise_id, name="Spa")
     [in_hotel] = await client.vouchers.add(
         [voucher(hotel.service_id, "x")], enterprise_id=hotel.enterprise_id
@@ -89,7 +88,7 @@ async def test_any_number_of_identifiers_is_read_in_queries_of_at_most_1000(
 
 async def test_no_identifiers_sends_nothing(client: MewsClient, sim: MewsSimulator) -> None:
     """An empty list of identifiers finds nothing without a request."""
-    hotel = seed_hotel(sim)
+    hotel = sim.add_hotel()
     assert (
         await client.vouchers.find_by_external_identifiers([], service_ids=[hotel.service_id]) == {}
     )

@@ -21,7 +21,7 @@ import anyio
 import anyio.abc
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
-from conftest import Hotel, make_client, seed_hotel
+from conftest import make_client
 from redis_helpers import require_redis_py, running_redis, until
 
 require_redis_py()
@@ -33,7 +33,7 @@ from mews_vouchers import RateLimit  # noqa: E402
 from mews_vouchers._constants import VOUCHERS_ADD  # noqa: E402
 from mews_vouchers._redis_script import slot_keys  # noqa: E402
 from mews_vouchers.redis import RedisRateLimit  # noqa: E402
-from mews_vouchers.testing import Fault, MewsSimulator  # noqa: E402
+from mews_vouchers.testing import Fault, Hotel, MewsSimulator  # noqa: E402
 from mews_vouchers.testing._redis_server import RedisServer  # noqa: E402
 
 pytestmark = pytest.mark.anyio
@@ -136,7 +136,7 @@ async def test_fleet_sharing_a_token_fills_the_window_and_never_overruns_it(
     """
     workers, each = 3, 20
     async with MewsSimulator(rate_limit=LIMIT, latency=0.02) as sim:
-        hotel = seed_hotel(sim)
+        hotel = sim.add_hotel()
         async with fleet(workers, worker_config(sim, hotel, redis_url)) as members:
             for number, worker in enumerate(members):
                 await worker.send({"op": "add", "count": each, "prefix": f"w{number}-"})
@@ -158,7 +158,7 @@ async def test_fleet_sharing_a_token_fills_the_window_and_never_overruns_it(
 async def test_a_429_met_by_one_worker_pauses_the_whole_fleet(redis_url: str) -> None:
     """Worker A meets a 429 (Retry-After 1): worker B, another process, waits it out too."""
     async with MewsSimulator(rate_limit=LIMIT, latency=0.01) as sim:
-        hotel = seed_hotel(sim)
+        hotel = sim.add_hotel()
         sim.inject(Fault.RATE_LIMIT, times=1, retry_after="1")
         async with fleet(2, worker_config(sim, hotel, redis_url)) as (a, b):
             await a.send({"op": "add", "count": 1, "prefix": "a-"})
@@ -176,7 +176,7 @@ async def test_slots_of_a_sigkilled_worker_free_after_the_lease(redis_url: str) 
     """A worker killed with its 3 requests in flight holds the window until their lease ends."""
     limit, lease = RateLimit(3, 0.5), 2.0
     async with MewsSimulator(latency=0.01) as sim:
-        hotel = seed_hotel(sim)
+        hotel = sim.add_hotel()
         # Only adds are kept in flight: the survivor's read must not meet a leftover one.
         sim.inject(Fault.SLOW, times=3, delay=30.0, operation=VOUCHERS_ADD)
         config = worker_config(

@@ -29,7 +29,7 @@ import anyio
 import anyio.lowlevel
 import psutil  # type: ignore[import-untyped]
 import pytest
-from conftest import Hotel, make_client, seed_hotel
+from conftest import make_client
 from test_lifecycle import sdk_tasks
 
 from mews_vouchers import (
@@ -43,7 +43,7 @@ from mews_vouchers import (
     VoucherType,
     VoucherUpdate,
 )
-from mews_vouchers.testing import Fault, MewsSimulator
+from mews_vouchers.testing import Fault, Hotel, MewsSimulator
 
 pytestmark = pytest.mark.anyio
 
@@ -139,7 +139,7 @@ def anyio_backend():
 
 async def use(close):
     async with MewsSimulator() as sim:
-        service = sim.add_service(sim.add_enterprise())
+        service = sim.add_hotel().service_id
         client = MewsClient(
             client_token=sim.client_token,
             access_token=sim.access_token,
@@ -256,7 +256,7 @@ async def test_bulk_calls_cancelled_at_random_points_leak_nothing() -> None:
     """60 calls cut at seeded random moments: no task, no rate-limit slot, no socket left."""
     rng = random.Random(20240501)
     async with MewsSimulator(latency=0.002, seed=7) as sim:
-        hotel = seed_hotel(sim)
+        hotel = sim.add_hotel()
         ids = sim.seed_vouchers(hotel.service_id, 1500)
         port = port_of(sim)
         assert client_sockets(port) == []
@@ -291,7 +291,7 @@ async def test_aclose_ends_calls_from_many_tasks_and_closes_every_socket() -> No
     """aclose() while 20 tasks run bulk calls: each ends in MewsConnectionError, nothing left."""
     # Streams are left out: see test_aclose_ends_a_stream_being_read_with_a_mews_error.
     async with MewsSimulator(latency=0.01, seed=8) as sim:
-        hotel = seed_hotel(sim)
+        hotel = sim.add_hotel()
         ids = sim.seed_vouchers(hotel.service_id, 1500)
         port = port_of(sim)
         client = make_client(sim, chunk_size=5, page_size=20, max_concurrency=6)
@@ -335,7 +335,7 @@ async def test_fifty_tasks_share_one_client_under_faults() -> None:
             Fault.TIMEOUT,
         ],
     ) as sim:
-        hotels = [seed_hotel(sim, f"Shared {h}") for h in range(5)]
+        hotels = [sim.add_hotel(f"Shared {h}") for h in range(5)]
         retry = RetryPolicy(max_attempts=8, initial_backoff=0.001, max_backoff=0.01)
         seen: dict[int, dict[str, Any]] = {}
         async with make_client(
@@ -401,7 +401,7 @@ async def test_fifty_tasks_share_one_client_under_faults() -> None:
 async def test_cancelling_some_tasks_leaves_the_others_whole() -> None:
     """Of 20 tasks adding on one client, 10 are cancelled: the other 10 get all their vouchers."""
     async with MewsSimulator(latency=0.003, seed=10) as sim:
-        hotel = seed_hotel(sim)
+        hotel = sim.add_hotel()
         async with make_client(sim, chunk_size=5, max_concurrency=4) as client:
             done: dict[int, int] = {}
 
@@ -442,7 +442,7 @@ async def test_cancelling_some_tasks_leaves_the_others_whole() -> None:
 async def test_aclose_ends_a_stream_being_read_with_a_mews_error(stream: Operation) -> None:
     """aclose() while another task reads iter_all: that task gets a MewsConnectionError."""
     async with MewsSimulator(latency=0.01, seed=11) as sim:
-        hotel = seed_hotel(sim)
+        hotel = sim.add_hotel()
         ids = sim.seed_vouchers(hotel.service_id, 500)
         client = make_client(sim, page_size=20)
         outcome: list[object] = []
@@ -467,7 +467,7 @@ async def test_aclose_ends_a_stream_being_read_with_a_mews_error(stream: Operati
 async def test_a_failing_progress_callback_loses_no_write() -> None:
     """on_progress raising mid-call: every voucher the server created is still reported."""
     async with MewsSimulator(latency=0.01, seed=12) as sim:
-        hotel = seed_hotel(sim)
+        hotel = sim.add_hotel()
         calls: list[int] = []
 
         def progress(done: int) -> None:

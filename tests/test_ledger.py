@@ -6,7 +6,7 @@ import uuid
 
 import anyio
 import pytest
-from conftest import Hotel, make_client, seed_hotel
+from conftest import make_client
 
 from mews_vouchers import (
     BulkOperationError,
@@ -22,7 +22,7 @@ from mews_vouchers import (
     WriteState,
 )
 from mews_vouchers._constants import VOUCHERS_ADD
-from mews_vouchers.testing import Fault, MewsSimulator
+from mews_vouchers.testing import Fault, Hotel, MewsSimulator
 
 pytestmark = pytest.mark.anyio
 
@@ -91,7 +91,7 @@ async def test_a_partial_failure_is_told_item_by_item_as_the_error_tells_it(
 async def test_a_cancelled_add_tells_stored_in_flight_and_never_sent_items() -> None:
     """Cancelled mid-call: SUCCEEDED items exist, NOT_SENT ones never left, IN_FLIGHT may have."""
     async with MewsSimulator(seed=3, latency=0.05) as sim:
-        hotel = seed_hotel(sim)
+        hotel = sim.add_hotel()
         items = params(hotel, 60)
         ledger: WriteLedger[Voucher] = WriteLedger()
         ready = anyio.Event()

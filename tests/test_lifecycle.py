@@ -13,7 +13,7 @@ import aiohttp
 import anyio
 import anyio.lowlevel
 import pytest
-from conftest import Hotel, make_client, seed_hotel
+from conftest import make_client
 from fakes import FakeClock
 
 from mews_vouchers import (
@@ -23,7 +23,7 @@ from mews_vouchers import (
     VoucherParameters,
     VoucherType,
 )
-from mews_vouchers.testing import MewsSimulator
+from mews_vouchers.testing import Hotel, MewsSimulator
 
 pytestmark = pytest.mark.anyio
 
@@ -47,7 +47,7 @@ def items(hotel: Hotel, n: int) -> list[VoucherParameters]:
 async def test_cancelling_a_bulk_add_stops_its_requests() -> None:
     """Cancelled mid-way: no request after the cancel, no task left, the client still works."""
     async with MewsSimulator(latency=0.05) as sim:
-        hotel = seed_hotel(sim)
+        hotel = sim.add_hotel()
         async with make_client(sim, chunk_size=10, max_concurrency=2) as client:
             with anyio.move_on_after(0.12):
                 await client.vouchers.add(items(hotel, 500), enterprise_id=hotel.enterprise_id)
@@ -73,7 +73,7 @@ async def test_cancelling_get_all_leaves_nothing_running(sim: MewsSimulator, hot
 async def test_aclose_ends_a_call_waiting_for_the_rate_limit() -> None:
     """A call waiting on the rate limit ends with a clear error when the client is closed."""
     async with MewsSimulator() as sim:
-        hotel = seed_hotel(sim)
+        hotel = sim.add_hotel()
         client = make_client(sim, rate_limit=RateLimit(1, 3600.0), chunk_size=1)
         outcome: list[BaseException] = []
 
@@ -106,7 +106,7 @@ async def test_aclose_stops_open_streams(sim: MewsSimulator, hotel: Hotel) -> No
 
 async def test_one_client_many_tasks(sim: MewsSimulator) -> None:
     """Twenty tasks share one client: writes and reads all succeed, counts add up."""
-    hotels = [seed_hotel(sim, f"T{i}") for i in range(4)]
+    hotels = [sim.add_hotel(f"T{i}") for i in range(4)]
     async with make_client(sim, max_concurrency=4, chunk_size=7) as client:
 
         async def worker(n: int) -> None:
@@ -134,7 +134,7 @@ async def test_rate_limited_client_shared_by_tasks_stays_within_the_limit() -> N
     """Concurrent callers share one window: the server never answers 429."""
     clock = FakeClock()
     async with MewsSimulator(rate_limit=RateLimit(5, 1.0), clock=clock) as sim:
-        hotel = seed_hotel(sim)
+        hotel = sim.add_hotel()
         async with (
             make_client(
                 sim, rate_limit=RateLimit(5, 1.0), clock=clock, sleep=clock.sleep
@@ -187,7 +187,7 @@ def simulator_in_a_thread(**options: Any) -> Iterator[tuple[MewsSimulator, Hotel
 
     async def serve() -> None:
         async with MewsSimulator(seed=3, **options) as sim:
-            box.update(sim=sim, hotel=seed_hotel(sim))
+            box.update(sim=sim, hotel=sim.add_hotel())
             ready.set()
             await asyncio.to_thread(stop.wait)
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import Hotel, make_client, seed_hotel
+from conftest import make_client
 
 from mews_vouchers import (
     ActivityState,
@@ -22,7 +22,7 @@ from mews_vouchers import (
     VoucherType,
     VoucherUpdate,
 )
-from mews_vouchers.testing import MewsSimulator
+from mews_vouchers.testing import Hotel, MewsSimulator
 
 pytestmark = pytest.mark.anyio
 
@@ -307,7 +307,7 @@ async def test_portfolio_token_needs_enterprise_id_for_writes(
 
 async def test_single_enterprise_token_ignores_enterprise_id(sim: MewsSimulator) -> None:
     """A single-enterprise token writes to its enterprise and reads only its own vouchers."""
-    mine, other = seed_hotel(sim, "Mine"), seed_hotel(sim, "Other")
+    mine, other = sim.add_hotel("Mine"), sim.add_hotel("Other")
     token = sim.add_access_token([mine.enterprise_id])
     async with make_client(sim, access_token=token) as scoped, make_client(sim) as portfolio:
         added = await scoped.vouchers.add(params(mine, 2))

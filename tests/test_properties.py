@@ -213,14 +213,13 @@ class World:
     def fresh(self, vouchers: int = 0) -> dict[str, Any]:
         """A new enterprise with a service, 15 rates, a travel-agency company and vouchers."""
         sim = self.sim
-        enterprise = sim.add_enterprise(name="Property")
-        service = sim.add_service(enterprise)
+        hotel = sim.add_hotel("Property", rates=RATES)
         return {
-            "enterprise": enterprise,
-            "service": service,
-            "rates": [sim.add_rate(service, name=f"R{i}") for i in range(RATES)],
-            "company": sim.add_company(enterprise, travel_agency=True),
-            "vouchers": sim.seed_vouchers(service, vouchers),
+            "enterprise": hotel.enterprise_id,
+            "service": hotel.service_id,
+            "rates": list(hotel.rate_ids),
+            "company": hotel.company_id,  # a travel agency: it serves every voucher type
+            "vouchers": sim.seed_vouchers(hotel.service_id, vouchers),
         }
 
     def statuses_since(self, mark: int) -> list[int]:
@@ -569,8 +568,8 @@ SURROGATE = "\ud800"
 async def test_unencodable_text_in_a_write_is_a_validation_error(field: str) -> None:
     """A name or identifier holding a lone surrogate is refused before any request."""
     async with MewsSimulator(seed=2) as sim, make_client(sim) as client:
-        enterprise = sim.add_enterprise()
-        service = sim.add_service(enterprise)
+        hotel = sim.add_hotel()
+        enterprise, service = hotel.enterprise_id, hotel.service_id
         item = VoucherParameters(
             service_id=service, type=VoucherType.PUBLIC, **{"name": "n", field: f"x{SURROGATE}"}
         )
@@ -583,7 +582,7 @@ async def test_unencodable_text_in_a_write_is_a_validation_error(field: str) -> 
 async def test_unencodable_text_in_a_filter_is_a_validation_error() -> None:
     """get_all with a lone surrogate in external_identifiers raises MewsValidationError."""
     async with MewsSimulator(seed=2) as sim, make_client(sim) as client:
-        service = sim.add_service(sim.add_enterprise())
+        service = sim.add_hotel().service_id
         with pytest.raises(MewsValidationError):
             await client.vouchers.get_all(service_ids=[service], external_identifiers=[SURROGATE])
 
@@ -594,7 +593,7 @@ LAST_MONTHS = TimeInterval(start_utc="9999-11-01T00:00:00Z", end_utc="9999-12-01
 async def test_updated_utc_in_the_calendars_last_months() -> None:
     """get_all(updated_utc=...) within 9999's last three months is one window, no crash."""
     async with MewsSimulator(seed=2) as sim, make_client(sim) as client:
-        service = sim.add_service(sim.add_enterprise())
+        service = sim.add_hotel().service_id
         result = await client.vouchers.get_all(service_ids=[service], updated_utc=LAST_MONTHS)
         assert result.vouchers == []
         assert [r.status for r in sim.requests] == [200]
@@ -603,7 +602,7 @@ async def test_updated_utc_in_the_calendars_last_months() -> None:
 async def test_the_simulator_reads_updated_utc_in_the_calendars_last_months() -> None:
     """The simulator answers UpdatedUtc within 9999's last months like any other (no 500)."""
     async with MewsSimulator(seed=2) as sim, aiohttp.ClientSession() as session:
-        service = sim.add_service(sim.add_enterprise())
+        service = sim.add_hotel().service_id
         body = {
             "ClientToken": sim.client_token,
             "AccessToken": sim.access_token,

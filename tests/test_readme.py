@@ -9,7 +9,6 @@ from pathlib import Path
 
 import anyio
 import pytest
-from conftest import seed_hotel
 
 from mews_vouchers.testing import MewsSimulator
 
@@ -39,7 +38,7 @@ async def test_every_python_example_runs() -> None:
     blocks = python_blocks()
     assert len(blocks) >= 6
     async with MewsSimulator(seed=3) as sim:
-        hotels = [seed_hotel(sim, f"Hotel {n}") for n in range(2)]
+        hotels = [sim.add_hotel(f"Hotel {n}") for n in range(2)]
         env = {
             **os.environ,
             "MEWS_CLIENT_TOKEN": sim.client_token,

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import anyio
 import pytest
-from conftest import Hotel, make_client, seed_hotel
+from conftest import make_client
 from redis_helpers import require_redis_py, running_redis, until
 
 require_redis_py()
@@ -36,7 +36,7 @@ from mews_vouchers import (  # noqa: E402
 )
 from mews_vouchers._redis_script import KEY_PREFIX, slot_keys  # noqa: E402
 from mews_vouchers.redis import RedisRateLimit  # noqa: E402
-from mews_vouchers.testing import Fault, MewsSimulator  # noqa: E402
+from mews_vouchers.testing import Fault, Hotel, MewsSimulator  # noqa: E402
 from mews_vouchers.testing._redis_server import RedisServer  # noqa: E402
 
 pytestmark = pytest.mark.anyio
@@ -109,7 +109,7 @@ async def test_clients_sharing_a_token_through_redis_never_overrun_the_window(
 ) -> None:
     """Three clients, one token, one Redis: at most 5 arrivals in any 0.5 s, and no 429."""
     async with MewsSimulator(rate_limit=LIMIT, latency=0.01) as sim:
-        hotel = seed_hotel(sim)
+        hotel = sim.add_hotel()
         clients = [make_client(sim, rate_limit=shared(redis_url), chunk_size=1) for _ in range(3)]
         try:
             await add_concurrently(clients, hotel, each=8)
@@ -126,7 +126,7 @@ async def test_clients_sharing_a_token_through_redis_never_overrun_the_window(
 async def test_in_process_limiters_sharing_a_token_do_overrun(redis_url: str) -> None:
     """The counter-example: three clients each with its own RateLimit meet the server's 429s."""
     async with MewsSimulator(rate_limit=LIMIT, latency=0.01) as sim:
-        hotel = seed_hotel(sim)
+        hotel = sim.add_hotel()
         clients = [make_client(sim, rate_limit=LIMIT, chunk_size=1) for _ in range(3)]
         try:
             await add_concurrently(clients, hotel, each=3)
@@ -161,7 +161,7 @@ async def test_two_tokens_on_one_redis_do_not_share_a_window(redis_url: str) -> 
 async def test_429_met_by_one_client_pauses_every_client_of_the_token(redis_url: str) -> None:
     """After A's 429 with Retry-After 1, no request of A or B arrives for 1 s."""
     async with MewsSimulator(latency=0.01) as sim:
-        hotel = seed_hotel(sim)
+        hotel = sim.add_hotel()
         sim.inject(Fault.RATE_LIMIT, times=1, retry_after="1")
         a = make_client(sim, rate_limit=shared(redis_url))
         b = make_client(sim, rate_limit=shared(redis_url))
@@ -247,7 +247,7 @@ async def test_aclose_gives_back_the_slot_of_a_request_it_cancels(
 async def test_no_token_ever_reaches_redis(redis_url: str) -> None:
     """Every command Redis received, every key and every value: no token, whole or in part."""
     async with MewsSimulator(latency=0.01) as sim:
-        hotel = seed_hotel(sim)
+        hotel = sim.add_hotel()
         sim.inject(Fault.RATE_LIMIT, times=1, retry_after="0")
         seen: list[str] = []
         async with aioredis.Redis.from_url(redis_url) as watcher, anyio.create_task_group() as tg:

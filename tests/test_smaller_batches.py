@@ -6,7 +6,7 @@ from collections import Counter
 
 import orjson
 import pytest
-from conftest import Hotel, make_client, seed_hotel
+from conftest import make_client
 
 from mews_vouchers import (
     BulkOperationError,
@@ -22,7 +22,7 @@ from mews_vouchers import (
     WriteLedger,
     WriteState,
 )
-from mews_vouchers.testing import Fault, MewsSimulator
+from mews_vouchers.testing import Fault, Hotel, MewsSimulator
 
 pytestmark = pytest.mark.anyio
 
@@ -85,7 +85,7 @@ async def test_413_on_voucher_codes_writes_splits_too(
 
 async def test_an_item_too_large_alone_fails_with_payload_too_large(sim: MewsSimulator) -> None:
     """Over the server's body limit: split down to single items; one too large alone fails."""
-    hotel = seed_hotel(sim)
+    hotel = sim.add_hotel()
     async with make_client(sim) as probe:
         await probe.vouchers.add([voucher(hotel, "a")], enterprise_id=hotel.enterprise_id)
     [sent] = [r.body for r in sim.requests if r.operation == "vouchers/add"]
@@ -93,7 +93,7 @@ async def test_an_item_too_large_alone_fails_with_payload_too_large(sim: MewsSim
     # One item is 105 bytes with name and identifier "b": two of them are over the limit,
     # and so is one whose name and identifier have 128 characters.
     async with MewsSimulator(seed=1, max_body_bytes=one_short + 100) as small:
-        hotel = seed_hotel(small)
+        hotel = small.add_hotel()
         items = [voucher(hotel, n) for n in ("b", "c", "L" * 128, "e")]
         async with make_client(small) as client:
             with pytest.raises(BulkOperationError) as info:

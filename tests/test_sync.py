@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Hotel, make_client, seed_hotel
+from conftest import make_client
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -31,7 +31,7 @@ from mews_vouchers import (
     VoucherUpdate,
 )
 from mews_vouchers._sync_diff import diff
-from mews_vouchers.testing import Fault, MewsSimulator
+from mews_vouchers.testing import Fault, Hotel, MewsSimulator
 
 pytestmark = pytest.mark.anyio
 
@@ -255,7 +255,7 @@ async def test_delete_missing_deletes_only_owned_identifiers(
         ],
         enterprise_id=hotel.enterprise_id,
     )
-    other_hotel = seed_hotel(sim, "Other")
+    other_hotel = sim.add_hotel("Other")
     await client.vouchers.sync(
         desired(other_hotel, 2, codes=False), enterprise_id=other_hotel.enterprise_id
     )
@@ -449,7 +449,7 @@ class Wall:
 async def timed() -> AsyncIterator[tuple[MewsSimulator, Wall, Hotel, MewsClient]]:
     wall = Wall()
     async with MewsSimulator(seed=5, now=wall) as simulator:
-        hotel = seed_hotel(simulator)
+        hotel = simulator.add_hotel()
         async with make_client(simulator) as mews:
             yield simulator, wall, hotel, mews
 
@@ -731,7 +731,7 @@ async def test_faults_during_apply_converge_without_duplicates(
 async def test_random_faults_converge_over_a_few_runs() -> None:
     """With a third of requests failing at random, re-running sync converges, nothing twice."""
     async with MewsSimulator(seed=11, fault_rate=0.3, slow_delay=0.05) as noisy:
-        target = seed_hotel(noisy)
+        target = noisy.add_hotel()
         wanted = desired(target, 40)
         async with make_client(noisy, chunk_size=7, timeout=0.5) as client:
             for _ in range(8):

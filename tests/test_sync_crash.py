@@ -18,11 +18,11 @@ from typing import Any
 import anyio
 import pytest
 from anyio.abc import Process
-from conftest import Hotel, make_client, seed_hotel
+from conftest import make_client
 from sync_child import DESIRED, OWNED, desired_state
 
 from mews_vouchers import VoucherCodeParameters, VoucherParameters, VoucherType
-from mews_vouchers.testing import MewsSimulator
+from mews_vouchers.testing import Hotel, MewsSimulator
 
 pytestmark = pytest.mark.anyio
 
@@ -119,7 +119,7 @@ async def test_a_sync_killed_mid_apply_converges_on_the_next_run() -> None:
     """SIGKILLed four times mid-apply, a final run converges: all once, nothing else touched."""
     rng = random.Random(2024)
     async with MewsSimulator(seed=21, latency=0.01) as sim:
-        hotel = seed_hotel(sim)
+        hotel = sim.add_hotel()
         await seed_before(sim, hotel)
         untouched = snapshot(sim, foreign)
         env = {

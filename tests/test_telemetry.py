@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
-from conftest import Hotel, make_client
+from conftest import make_client
 from fakes import FakeClock
 from hypothesis import given
 from hypothesis import strategies as st
@@ -24,7 +24,7 @@ from mews_vouchers import (
     VoucherType,
 )
 from mews_vouchers import _telemetry as telemetry
-from mews_vouchers.testing import Fault, MewsSimulator
+from mews_vouchers.testing import Fault, Hotel, MewsSimulator
 
 otel_sdk = pytest.importorskip("opentelemetry.sdk.trace", reason="needs the dev extra")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from conftest import make_client, seed_hotel
+from conftest import make_client
 from fakes import FakeClock
 
 from mews_vouchers import (
@@ -28,7 +28,7 @@ async def test_flat_out_job_meets_at_most_one_percent_429s() -> None:
     """300 requests against a server enforcing 20 per 2 s: at most 1% answered 429."""
     clock = FakeClock()
     async with MewsSimulator(rate_limit=LIMIT, clock=clock) as sim:
-        hotel = seed_hotel(sim)
+        hotel = sim.add_hotel()
         items = [
             VoucherParameters(service_id=hotel.service_id, name=f"r{i}", type=VoucherType.PUBLIC)
             for i in range(300)
@@ -53,7 +53,7 @@ async def test_every_retry_after_is_respected_by_the_whole_client(retry_after: s
     """After a 429, no request of the client arrives before its Retry-After has passed."""
     clock = FakeClock()
     async with MewsSimulator(clock=clock) as sim:
-        hotel = seed_hotel(sim)
+        hotel = sim.add_hotel()
         sim.inject(Fault.RATE_LIMIT, times=3, retry_after=retry_after)
         items = [
             VoucherParameters(service_id=hotel.service_id, name=f"r{i}", type=VoucherType.PUBLIC)
@@ -76,7 +76,7 @@ async def test_429_without_header_backs_off_exponentially() -> None:
     """No Retry-After: the client pauses with its own backoff, growing each time."""
     clock = FakeClock()
     async with MewsSimulator(clock=clock) as sim:
-        hotel = seed_hotel(sim)
+        hotel = sim.add_hotel()
         sim.inject(Fault.RATE_LIMIT_NO_HEADER, times=3)
         policy = RetryPolicy(initial_backoff=1.0, max_backoff=30.0, jitter=False)
         async with make_client(sim, retry=policy, clock=clock, sleep=clock.sleep) as client:
@@ -90,7 +90,7 @@ async def test_one_429_pauses_concurrent_requests_too() -> None:
     """A 429 met by one request holds back the other requests of the client."""
     clock = FakeClock()
     async with MewsSimulator(clock=clock) as sim:
-        hotel = seed_hotel(sim)
+        hotel = sim.add_hotel()
         sim.inject(Fault.RATE_LIMIT, times=1, retry_after="3")
         items = [
             VoucherParameters(service_id=hotel.service_id, name=f"r{i}", type=VoucherType.PUBLIC)
@@ -110,7 +110,7 @@ async def test_a_retry_after_longer_than_allowed_fails_at_once(retry_after: str)
     """Retry-After over max_retry_after: RateLimitError at once, and no request until it ends."""
     clock = FakeClock()
     async with MewsSimulator(clock=clock) as sim:
-        hotel = seed_hotel(sim)
+        hotel = sim.add_hotel()
         sim.inject(Fault.RATE_LIMIT, times=1, retry_after=retry_after)
         async with make_client(
             sim, retry=RetryPolicy(max_retry_after=60.0), clock=clock, sleep=clock.sleep
@@ -144,7 +144,7 @@ async def test_a_retry_after_within_the_limit_is_waited_in_full() -> None:
     """Retry-After at max_retry_after: the client pauses that long, then the request passes."""
     clock = FakeClock()
     async with MewsSimulator(clock=clock) as sim:
-        hotel = seed_hotel(sim)
+        hotel = sim.add_hotel()
         sim.inject(Fault.RATE_LIMIT, times=1, retry_after="7")
         async with make_client(
             sim, retry=RetryPolicy(max_retry_after=7.0), clock=clock, sleep=clock.sleep

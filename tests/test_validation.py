@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import Hotel
 
 from mews_vouchers import (
     UNSET,
@@ -26,7 +25,7 @@ from mews_vouchers._constants import (
     MAX_NAME_LENGTH,
     MAX_VOUCHER_CODE_VALUE_LENGTH,
 )
-from mews_vouchers.testing import MewsSimulator
+from mews_vouchers.testing import Hotel, MewsSimulator
 
 pytestmark = pytest.mark.anyio
 
