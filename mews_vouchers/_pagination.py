@@ -29,10 +29,11 @@ T = TypeVar("T")
 P = TypeVar("P")
 
 
-def split_values(values: Sequence[T] | None, size: int = MAX_ITEMS_PER_REQUEST) -> list[Any]:
+def split_values(values: Sequence[T] | None) -> list[Any]:
     """Split a filter list into slices the API accepts; ``None`` stays one unfiltered slice."""
     if values is None:
         return [None]
+    size = MAX_ITEMS_PER_REQUEST
     return [tuple(values[i : i + size]) for i in range(0, len(values), size)]
 
 

@@ -89,7 +89,7 @@ class Requester:
         limiter: Limiter,
         capacity: anyio.CapacityLimiter,
         timeout: float,
-        timer: Timer | None = None,
+        timer: Timer,
         rng: random.Random | None = None,
     ) -> None:
         self._transport = transport
@@ -101,7 +101,7 @@ class Requester:
         self.limiter = limiter
         self.capacity = capacity
         self.timeout = timeout
-        self._timer = timer or Timer()
+        self._timer = timer
         self._rng = rng or random.Random()
         self.stats = ClientStats()
         self.closed = False

@@ -82,14 +82,13 @@ class AiohttpTransport:
         *,
         session: aiohttp.ClientSession | None = None,
         connections: int = DEFAULT_MAX_CONCURRENCY,
-        user_agent: str = USER_AGENT,
         max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._session = session
         self._owns_session = session is None
         self._connections = connections
-        self._headers = {"Content-Type": "application/json", "User-Agent": user_agent}
+        self._headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
         self._max_body = max_body
         self._closed = False
         # The event loop the session belongs to, and (for our own session) what closes it.

@@ -29,8 +29,8 @@ class RedisServer:
     No persistence (no RDB, no AOF), no TCP port: only this machine's user reaches it.
     """
 
-    def __init__(self, executable: str | None = None) -> None:
-        found = executable or find_redis_server()
+    def __init__(self) -> None:
+        found = find_redis_server()
         if found is None:
             raise FileNotFoundError("redis-server is not installed (apt-get install redis-server)")
         self._executable = found
