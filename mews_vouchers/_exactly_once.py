@@ -38,46 +38,43 @@ async def add_exactly_once(
     """Send an add chunk; if its outcome is unknown, settle it by looking its items up.
 
     *keys* identify each item in what *lookup* returns (``None``: the item cannot be
-    looked up).  A failure known not to have been applied fails the chunk plainly; one
-    that may have been applied goes to :func:`_settle`.
+    looked up).  A failure known not to have been applied fails the chunk plainly.  One
+    that may have been applied, or an answer with the wrong count, puts the chunk in
+    doubt; then each round waits a backoff (a request still being processed gets time to
+    land), looks the pending items up, keeps what exists and re-sends only the rest.
+    Without a key for every item, or with one repeated, a lookup cannot tell, so the
+    chunk stays ambiguous.
     """
-    record = AttemptRecord()
-    try:
-        return await send(chunk, record)
-    except ChunkError as exc:
-        # Answered, but not with one result per item: applied, in part or in whole.
-        return await _settle(ctx, chunk, keys, send, lookup, exc.error, record.attempts)
-    except MewsError as exc:
-        if not record.maybe_applied:
-            raise ChunkError(exc, ambiguous=False) from exc
-        return await _settle(ctx, chunk, keys, send, lookup, exc, record.attempts)
-
-
-async def _settle(
-    ctx: Context,
-    chunk: list[Item],
-    keys: Sequence[Hashable | None],
-    send: Send[Item, R],
-    lookup: Lookup[Item, R],
-    error: MewsError,
-    attempts: int,
-) -> list[R]:
-    """Settle an add whose outcome is unknown: find what exists, re-send only the rest.
-
-    Each round waits a backoff (a request still being processed gets time to land),
-    looks the pending items up, and re-sends only the missing ones.  Without a key for
-    every item, or with one repeated, a lookup cannot tell, so the chunk stays ambiguous.
-    """
-    if any(key is None for key in keys) or len(set(keys)) != len(keys):
-        raise ChunkError(error, ambiguous=True) from error
     results: list[R | None] = [None] * len(chunk)
     pending = list(range(len(chunk)))
+    doubt: MewsError | None = None  # why the chunk is in doubt, once it is
+    attempts = 0
     while True:
+        record = AttemptRecord()
+        try:
+            sent = await send(chunk if doubt is None else [chunk[i] for i in pending], record)
+        except ChunkError as exc:
+            doubt = exc.error  # answered, but not one result per item: applied, in some part
+        except MewsError as exc:
+            if not record.maybe_applied:
+                partial = None if doubt is None else results
+                raise ChunkError(exc, ambiguous=False, partial=partial) from exc
+            doubt = exc
+        else:
+            if doubt is None:
+                return sent
+            for i, result in zip(pending, sent, strict=True):
+                results[i] = result
+            ctx.stats.resolved_ambiguous += 1
+            return results  # type: ignore[return-value]  # every slot filled
+        attempts += record.attempts
+        if any(key is None for key in keys) or len(set(keys)) != len(keys):
+            raise ChunkError(doubt, ambiguous=True) from doubt
         await ctx.timer.sleep_for(retry_delay(ctx.settings.retry, max(attempts, 1)))
         try:
             found = await lookup([chunk[i] for i in pending])
         except MewsError:
-            raise ChunkError(error, ambiguous=True, partial=results) from error
+            raise ChunkError(doubt, ambiguous=True, partial=results) from doubt
         for i in pending:
             results[i] = found.get(keys[i])
         pending = [i for i in pending if results[i] is None]
@@ -86,21 +83,4 @@ async def _settle(
             return results  # type: ignore[return-value]  # no None left
         if attempts >= ctx.settings.retry.max_attempts:
             # Looked up (a read costs no duplicate), but no attempt is left to re-send.
-            raise ChunkError(error, ambiguous=True, partial=results) from error
-        record = AttemptRecord()
-        try:
-            sent = await send([chunk[i] for i in pending], record)
-        except ChunkError as exc:
-            attempts += record.attempts
-            error = exc.error  # a wrong count: in doubt again, look up again
-            continue
-        except MewsError as exc:
-            attempts += record.attempts
-            if not record.maybe_applied:
-                raise ChunkError(exc, ambiguous=False, partial=results) from exc
-            error = exc
-            continue
-        for i, result in zip(pending, sent, strict=True):
-            results[i] = result
-        ctx.stats.resolved_ambiguous += 1
-        return results  # type: ignore[return-value]  # every slot filled
+            raise ChunkError(doubt, ambiguous=True, partial=results) from doubt
