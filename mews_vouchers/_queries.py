@@ -26,10 +26,16 @@ from ._models import (
     VoucherCodeFilter,
     VoucherExtent,
     VoucherFilter,
-    to_uuid,
 )
 from ._pagination import plan, split_interval, split_values
-from ._validation import Errors, check_interval, to_activity_states, to_str_list, to_uuid_list
+from ._validation import (
+    Errors,
+    check_interval,
+    to_activity_states,
+    to_optional_uuid,
+    to_str_list,
+    to_uuid_list,
+)
 
 Ids = tuple[uuid.UUID, ...]
 
@@ -177,12 +183,7 @@ def identifier_query(
     errors: Errors = []
     services = _service_ids(service_ids, errors)
     identifiers = to_str_list(external_identifiers, "external_identifiers", errors)
-    eid = None
-    if enterprise_id is not None:
-        try:
-            eid = to_uuid(enterprise_id, "enterprise_id")
-        except MewsValidationError as exc:
-            errors += exc.errors
+    eid = to_optional_uuid(enterprise_id, "enterprise_id", errors)
     if errors:
         raise MewsValidationError(errors)
     return by_identifiers(identifiers, services, eid)

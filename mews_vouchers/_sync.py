@@ -31,12 +31,12 @@ from ._models import (
     VoucherCodeParameters,
     VoucherExtent,
     VoucherParameters,
-    to_uuid,
 )
 from ._sync_diff import Desired, Differ, Draft, IntKey, diff_codes
 from ._sync_models import DesiredVoucher, SyncPlan, SyncResult
 from ._validation import (
     Errors,
+    to_optional_uuid,
     to_uuid_list,
     validate_voucher_code_parameters,
     validate_voucher_parameters,
@@ -73,12 +73,7 @@ def check_options(
     errors: Errors,
 ) -> Options:
     """Check the keyword arguments of plan_sync, adding a path-named error for each problem."""
-    eid = None
-    if enterprise_id is not None:
-        try:
-            eid = to_uuid(enterprise_id, "enterprise_id")
-        except MewsValidationError as exc:
-            errors += exc.errors
+    eid = to_optional_uuid(enterprise_id, "enterprise_id", errors)
     services = None
     if service_ids is not None:
         services = tuple(dict.fromkeys(to_uuid_list(service_ids, "service_ids", errors)))

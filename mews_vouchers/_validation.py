@@ -216,9 +216,20 @@ def validate_voucher_code_parameters(
     _raise_if(errors)
 
 
-def to_optional_uuid(value: object, name: str) -> uuid.UUID | None:
-    """Convert an optional id (``enterprise_id``); raise MewsValidationError naming *name*."""
-    return None if value is None else to_uuid(value, name)
+def to_optional_uuid(value: object, name: str, errors: Errors) -> uuid.UUID | None:
+    """Convert an optional id (``enterprise_id``), adding a path-named error if malformed."""
+    if value is None:
+        return None
+    try:
+        return to_uuid(value, name)
+    except MewsValidationError as exc:
+        errors.extend(exc.errors)
+        return None
+
+
+def enterprise_id_of(value: object) -> uuid.UUID | None:
+    """Convert a write's optional ``enterprise_id``; raise MewsValidationError if malformed."""
+    return None if value is None else to_uuid(value, "enterprise_id")
 
 
 def to_uuid_list(values: Iterable[object] | None, name: str, errors: Errors) -> list[uuid.UUID]:

@@ -24,7 +24,7 @@ from .._models import Limitation
 from .._pagination import Chain, ItemStream, PageStream, follow_chain
 from .._queries import ChainSpec, Query
 from .._requester import AttemptRecord
-from .._validation import Errors, materialize, to_optional_uuid, to_uuid_list
+from .._validation import Errors, enterprise_id_of, materialize, to_uuid_list
 
 if TYPE_CHECKING:
     from .._context import Context
@@ -240,7 +240,7 @@ class Resource(Generic[P, T]):
         """Add *params*, each exactly once: a chunk in doubt is settled by *lookup*."""
         items = materialize(params, "params", adding.kind)
         adding.validate(items)
-        eid = to_optional_uuid(enterprise_id, "enterprise_id")
+        eid = enterprise_id_of(enterprise_id)
         if not items:
             return []
 
@@ -279,7 +279,7 @@ class Resource(Generic[P, T]):
         checked = to_uuid_list(ids, deleting.ids_name, errors)
         if errors:
             raise MewsValidationError(errors)
-        eid = to_optional_uuid(enterprise_id, "enterprise_id")
+        eid = enterprise_id_of(enterprise_id)
         if not checked:
             return
 

@@ -35,8 +35,8 @@ from .._pagination import ItemStream, PageStream
 from .._queries import VoucherQuery, by_identifiers, identifier_query, voucher_query
 from .._sync_models import DesiredVoucher, SyncPlan, SyncResult
 from .._validation import (
+    enterprise_id_of,
     materialize,
-    to_optional_uuid,
     validate_voucher_parameters,
     validate_voucher_updates,
 )
@@ -184,7 +184,7 @@ class Vouchers(Resource[VouchersResult, Voucher]):
         """
         items = materialize(updates, "updates", VoucherUpdate)
         validate_voucher_updates(items)
-        eid = to_optional_uuid(enterprise_id, "enterprise_id")
+        eid = enterprise_id_of(enterprise_id)
         if not items:
             return []
 
