@@ -1,10 +1,11 @@
-"""getAll at scale: query planning, cursor chains, and concurrent streaming of pages.
+"""getAll at scale: splitting a query into chains, following cursors, streaming pages.
 
-A call is planned as a list of *chains*: one per enterprise, per slice of any filter list
-longer than the API takes, and per window of an ``updated_utc`` interval longer than the
-API allows.  Each chain follows its cursor from newest to oldest until a short page or a
-null cursor.  :class:`PageStream` runs the chains concurrently and hands their pages to
-the caller as they come, with memory bounded by a few pages.
+A call is planned (by ``_queries``) as a list of *chains*: one per enterprise, per slice
+of any filter list longer than the API takes (:func:`split_values`), and per window of an
+``updated_utc`` interval longer than the API allows (:func:`split_interval`).  Each chain
+follows its cursor from newest to oldest until a short page or a null cursor
+(:func:`follow_chain`).  :class:`PageStream` runs the chains concurrently and hands their
+pages to the caller as they come, with memory bounded by a few pages.
 """
 
 from __future__ import annotations
