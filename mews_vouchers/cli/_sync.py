@@ -29,16 +29,6 @@ from .._errors import MewsValidationError, SyncError
 from .._sync import check_desired, check_options
 from .._sync_models import DesiredVoucher, SyncPlan, SyncResult
 from .._validation import Errors
-from ._app import (
-    EXIT_FAILED,
-    EXIT_OK,
-    PROG,
-    Ui,
-    _connection_options,
-    _uuid,
-    error,
-    make_client,
-)
 from ._io import (
     FORMATS,
     LIST_SEPARATOR,
@@ -49,6 +39,16 @@ from ._io import (
     Record,
     UsageError,
     format_of,
+)
+from ._parser import (
+    EXIT_FAILED,
+    EXIT_OK,
+    PROG,
+    Ui,
+    _connection_options,
+    _uuid,
+    error,
+    make_client,
 )
 from ._records import display, voucher_parameters
 
@@ -95,7 +95,7 @@ def _non_negative(text: str) -> int:
 
 
 def add_parsers(command: Callable[..., argparse.ArgumentParser]) -> None:
-    """Add ``sync`` and ``apply`` to the command line, through *command* (``_app``'s)."""
+    """Add ``sync`` and ``apply`` to the command line, through *command* (``_parser``'s)."""
     sync = command("sync", "make Mews match a file: plan, then apply", SYNC_DESCRIPTION)
     sync.add_argument("file", metavar="FILE", help="JSONL or CSV of the desired vouchers")
     sync.add_argument(

@@ -32,7 +32,7 @@ from .._config import RateLimit
 from .._constants import DEMO_URL, MAX_ITEMS_PER_REQUEST, MAX_PAGE_SIZE, MIN_PAGE_SIZE
 from .._errors import MewsConfigError, MewsError, MewsValidationError, unwrap_group
 from .._models import ActivityState
-from . import _redis
+from . import _common as _redis
 from ._io import FORMATS, InputError, OutputError, UsageError
 from ._progress import Bars
 
