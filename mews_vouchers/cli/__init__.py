@@ -15,7 +15,7 @@ __all__ = ["main"]
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``mews-vouchers`` with *argv* (default: ``sys.argv[1:]``); return the exit status."""
     try:
-        from ._parser import main as run
+        from ._main import main as run
     except ModuleNotFoundError as exc:
         if exc.name != "rich" and not (exc.name or "").startswith("rich."):
             raise

@@ -30,6 +30,7 @@ from .._client import MewsClient
 from .._constants import DEFAULT_CHUNK_SIZE, VOUCHERS_ADD, VOUCHERS_DELETE, VOUCHERS_UPDATE
 from .._errors import BulkOperationError
 from .._models import ActivityState, Voucher, VoucherParameters
+from ._common import EXIT_FAILED, EXIT_OK, EXIT_UNSAVED, PROG, Ui, error, make_client
 from ._io import (
     STDIO,
     InputFile,
@@ -44,7 +45,6 @@ from ._io import (
     output_format,
     write_records,
 )
-from ._parser import EXIT_FAILED, EXIT_OK, EXIT_UNSAVED, PROG, Ui, error, make_client
 from ._records import Parsed, voucher_ids, voucher_parameters, voucher_updates
 
 _ID_ARGUMENTS: Final = "--id"

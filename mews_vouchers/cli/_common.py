@@ -1,12 +1,106 @@
-"""``--redis-url``: the command line's rate limit shared with other processes through Redis."""
+"""What every command shares: exit statuses, error lines, ``Ui`` and the client factory.
+
+``--redis-url`` (or ``MEWS_REDIS_URL``) shares the rate limit with other processes
+through Redis.
+"""
 
 from __future__ import annotations
 
-from typing import Final, Literal
+import argparse
+import logging
+import os
+import sys
+from typing import Any, Final, Literal
 
+import attrs
+from rich.console import Console
+
+from .._client import ENV_ACCESS_TOKEN, ENV_CLIENT, ENV_CLIENT_TOKEN, MewsClient
 from .._config import RateLimit
 from .._errors import MewsConfigError
 from .._ratelimit import LimitPolicy
+from ._progress import Bars
+
+PROG: Final = "mews-vouchers"
+DEFAULT_CLIENT: Final = "mews-vouchers-cli"
+"""The ``Client`` name sent when neither ``--client`` nor ``MEWS_CLIENT`` gives one."""
+
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_UNSAVED: Final = 3
+"""Writes were sent, but an output file could not be saved: do not simply rerun."""
+EXIT_INTERRUPTED: Final = 130
+
+
+def error(message: str) -> None:
+    """Print the one error line of a failed command on stderr."""
+    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+
+
+@attrs.frozen(kw_only=True)
+class Ui:
+    """Where a command reports to: progress bars (if shown) and status lines on stderr."""
+
+    err_console: Console | None
+
+    def bars(self) -> Bars:
+        """Return progress bars, shown only if they are on for this run."""
+        return Bars(self.err_console)
+
+    def status(self, message: str) -> None:
+        """Print a status line on stderr (stdout is kept for data)."""
+        print(message, file=sys.stderr, flush=True)
+
+
+def _version() -> str:
+    from .._client import __version__
+
+    return __version__
+
+
+# --- configuration -------------------------------------------------------------------------
+
+_REQUIRED: Final = (
+    ("client_token", ENV_CLIENT_TOKEN, "--client-token"),
+    ("access_token", ENV_ACCESS_TOKEN, "--access-token"),
+)
+
+
+def make_client(args: argparse.Namespace, **settings: Any) -> MewsClient:
+    """Build the client from the flags, falling back on the environment; flags win."""
+    env = os.environ
+    overrides: dict[str, Any] = {
+        name: getattr(args, name)
+        for name in ("client_token", "access_token", "client", "base_url")
+        if getattr(args, name, None) is not None
+    }
+    missing = [
+        f"{var} (or {flag})"
+        for name, var, flag in _REQUIRED
+        if name not in overrides and not env.get(var, "").strip()
+    ]
+    if missing:
+        raise MewsConfigError(f"missing configuration: set {' and '.join(missing)}")
+    if "client" not in overrides and not env.get(ENV_CLIENT, "").strip():
+        overrides["client"] = f"{DEFAULT_CLIENT} {_version()}"
+    for name in ("max_concurrency", "timeout"):
+        if getattr(args, name, None) is not None:
+            overrides[name] = getattr(args, name)
+    limit = getattr(args, "rate_limit", None)
+    if limit is not None:
+        overrides["rate_limit"] = limit or None
+    redis_url = getattr(args, "redis_url", None) or env.get(ENV_REDIS_URL, "").strip()
+    if redis_url:
+        overrides["rate_limit"] = shared_limit(redis_url, limit, overrides.get("timeout"))
+    overrides.update({k: v for k, v in settings.items() if v is not None})
+    client = MewsClient.from_env(**overrides)
+    # The client's repr masks its tokens.
+    logging.getLogger("mews_vouchers").debug("configured %r", client)
+    return client
+
+
+# --- --redis-url ---------------------------------------------------------------------------
 
 ENV_REDIS_URL: Final = "MEWS_REDIS_URL"
 HELP: Final = (

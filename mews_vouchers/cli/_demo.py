@@ -49,7 +49,7 @@ from .. import (
     __version__,
 )
 from .._constants import DEFAULT_TIMEOUT, MAX_PAGE_SIZE
-from ._parser import EXIT_FAILED, EXIT_OK, Ui, error
+from ._common import EXIT_FAILED, EXIT_OK, Ui, error
 from ._progress import Bar, Bars
 
 if TYPE_CHECKING:

@@ -1,143 +1,32 @@
-"""The command line: arguments, configuration, and how each outcome becomes an exit status.
-
-Exit status: 0 when everything was done; 1 when some items (or the whole operation)
-failed, the items not stored being in the failures file; 2 for a usage, configuration
-or input error, in which case nothing was sent; 3 when writes were sent but an output
-file (``-o`` or the failures file) could not be saved, the messages saying what was
-done; 130 when interrupted (Ctrl-C), after writing the items not stored to the failures
-file.  Expected failures print one ``mews-vouchers: error: ...`` line on stderr, never a
-traceback, and never a whole token.
-"""
+"""The parser of the whole command line: every command, its options and its handler."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import inspect
-import logging
-import os
-import sys
-import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from functools import partial
-from typing import Any, Final, Literal
+from collections.abc import Callable
+from typing import Any
 
-import anyio
-import attrs
-from rich.console import Console
-from rich.logging import RichHandler
-
-from .._client import ENV_ACCESS_TOKEN, ENV_BASE_URL, ENV_CLIENT, ENV_CLIENT_TOKEN, MewsClient
-from .._config import RateLimit
+from .._client import ENV_ACCESS_TOKEN, ENV_BASE_URL, ENV_CLIENT, ENV_CLIENT_TOKEN
 from .._constants import DEMO_URL, MAX_ITEMS_PER_REQUEST, MAX_PAGE_SIZE, MIN_PAGE_SIZE
-from .._errors import MewsConfigError, MewsError, MewsValidationError, unwrap_group
-from .._models import ActivityState
-from . import _common as _redis
-from ._io import FORMATS, InputError, OutputError, UsageError
-from ._progress import Bars
-
-PROG: Final = "mews-vouchers"
-DEFAULT_CLIENT: Final = "mews-vouchers-cli"
-"""The ``Client`` name sent when neither ``--client`` nor ``MEWS_CLIENT`` gives one."""
-
-EXIT_OK: Final = 0
-EXIT_FAILED: Final = 1
-EXIT_USAGE: Final = 2
-EXIT_UNSAVED: Final = 3
-"""Writes were sent, but an output file could not be saved: do not simply rerun."""
-EXIT_INTERRUPTED: Final = 130
-
-NoLimit = Literal[False]
-
-
-def error(message: str) -> None:
-    """Print the one error line of a failed command on stderr."""
-    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
-
-
-@attrs.frozen(kw_only=True)
-class Ui:
-    """Where a command reports to: progress bars (if shown) and status lines on stderr."""
-
-    err_console: Console | None
-
-    def bars(self) -> Bars:
-        """Return progress bars, shown only if they are on for this run."""
-        return Bars(self.err_console)
-
-    def status(self, message: str) -> None:
-        """Print a status line on stderr (stdout is kept for data)."""
-        print(message, file=sys.stderr, flush=True)
-
-
-# --- argument types ------------------------------------------------------------------------
-
-
-def _uuid(text: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a valid UUID: {text!r}") from None
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
-
-
-def _bounded_int(low: int, high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        value = _positive_int(text)
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"expected {low}..{high}, got {text!r}")
-        return value
-
-    return parse
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
-    return value
-
-
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a probability within 0..1, got {text!r}")
-    return value
-
-
-def rate_limit(text: str) -> RateLimit | NoLimit:
-    """Parse ``REQUESTS/SECONDS`` (like ``200/30``), or ``none`` for no client-side limit."""
-    if text.strip().lower() in ("none", "off"):
-        return False
-    try:
-        return RateLimit.parse(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected REQUESTS/SECONDS with both positive, like 200/30, or none; got {text!r}"
-        ) from None
-
-
-def _activity_state(text: str) -> ActivityState:
-    for state in ActivityState:
-        if text.strip().lower() == state.value.lower():
-            return state
-    raise argparse.ArgumentTypeError(f"expected Active or Deleted, got {text!r}")
-
+from ._args import (
+    _activity_state,
+    _bounded_int,
+    _non_negative,
+    _positive_int,
+    _rate,
+    _seconds,
+    _uuid,
+    rate_limit,
+)
+from ._commands import add_command, delete_command, list_command, update_command
+from ._common import DEFAULT_CLIENT, PROG, _version
+from ._common import HELP as REDIS_HELP
+from ._demo import DEFAULT_CHUNK_SIZE as DEMO_CHUNK_SIZE
+from ._demo import DEFAULT_HOTELS, DEFAULT_VOUCHERS, demo_command
+from ._demo import DEFAULT_RATE_LIMIT as DEMO_RATE_LIMIT
+from ._demo import DESCRIPTION as DEMO_DESCRIPTION
+from ._io import FORMATS
+from ._sync import APPLY_DESCRIPTION, SYNC_DESCRIPTION, apply_command, sync_command
 
 # --- the parser ----------------------------------------------------------------------------
 
@@ -189,7 +78,7 @@ def _connection_options(parser: argparse.ArgumentParser, *, writes: bool) -> Non
         metavar="N/SECONDS",
         help="client-side request limit, like 200/30 (the API's), or none",
     )
-    group.add_argument("--redis-url", metavar="URL", help=_redis.HELP)
+    group.add_argument("--redis-url", metavar="URL", help=REDIS_HELP)
     if writes:
         group.add_argument(
             "--chunk-size",
@@ -273,8 +162,6 @@ value ("Name": "x") or the API's wire form ("Name": {"Value": "x"}), and
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of the whole command line."""
-    from . import _commands, _demo  # the handlers; imported here to keep the modules acyclic
-
     parser = argparse.ArgumentParser(
         prog=PROG, description=_DESCRIPTION, epilog=_EPILOG, formatter_class=_Formatter
     )
@@ -296,15 +183,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo = command(
         "demo",
         "run the bulk job on an embedded simulator",
-        _demo.DESCRIPTION,
+        DEMO_DESCRIPTION,
     )
     demo.add_argument(
-        "--hotels", type=_positive_int, default=_demo.DEFAULT_HOTELS, help="enterprises to seed"
+        "--hotels", type=_positive_int, default=DEFAULT_HOTELS, help="enterprises to seed"
     )
     demo.add_argument(
         "--vouchers",
         type=_positive_int,
-        default=_demo.DEFAULT_VOUCHERS,
+        default=DEFAULT_VOUCHERS,
         help="vouchers to add, spread evenly over the hotels",
     )
     demo.add_argument(
@@ -318,22 +205,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--rate-limit",
         type=rate_limit,
-        default=_demo.DEFAULT_RATE_LIMIT,
+        default=DEMO_RATE_LIMIT,
         metavar="N/SECONDS",
         help=(
             "the simulator's request limit, which the client matches (default "
-            f"{_demo.DEFAULT_RATE_LIMIT.requests}/{_demo.DEFAULT_RATE_LIMIT.per_seconds:g}: "
+            f"{DEMO_RATE_LIMIT.requests}/{DEMO_RATE_LIMIT.per_seconds:g}: "
             "the API's 200/30 shape, scaled down)"
         ),
     )
     demo.add_argument(
         "--chunk-size",
         type=_bounded_int(1, MAX_ITEMS_PER_REQUEST),
-        default=_demo.DEFAULT_CHUNK_SIZE,
+        default=DEMO_CHUNK_SIZE,
         metavar="N",
         help="items per write request",
     )
-    demo.set_defaults(handler=_demo.demo_command)
+    demo.set_defaults(handler=demo_command)
 
     listing = command(
         "list",
@@ -365,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     listing.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default stdout)")
     _connection_options(listing, writes=False)
-    listing.set_defaults(handler=_commands.list_command)
+    listing.set_defaults(handler=list_command)
 
     add = command(
         "add",
@@ -382,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", metavar="FILE", help="write the vouchers added (CSV if .csv, else JSONL)"
     )
     _connection_options(add, writes=True)
-    add.set_defaults(handler=_commands.add_command)
+    add.set_defaults(handler=add_command)
 
     update = command(
         "update",
@@ -400,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the vouchers updated (CSV if .csv, else JSONL)",
     )
     _connection_options(update, writes=True)
-    update.set_defaults(handler=_commands.update_command)
+    update.set_defaults(handler=update_command)
 
     delete = command(
         "delete",
@@ -414,11 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _write_options(delete, file_required=False)
     _connection_options(delete, writes=True)
-    delete.set_defaults(handler=_commands.delete_command)
+    delete.set_defaults(handler=delete_command)
 
-    from . import _sync  # sync and apply
-
-    _sync.add_parsers(command)
+    _sync_parsers(command)
 
     # Its options are the standalone server's own, parsed by its parser (see main), so
     # that both spell them the same and the simulator is loaded only when wanted.
@@ -430,140 +315,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _version() -> str:
-    from .._client import __version__
+def _sync_parsers(command: Callable[..., argparse.ArgumentParser]) -> None:
+    """Add ``sync`` and ``apply`` to the command line, through *command* (``_parser``'s)."""
+    sync = command("sync", "make Mews match a file: plan, then apply", SYNC_DESCRIPTION)
+    sync.add_argument("file", metavar="FILE", help="JSONL or CSV of the desired vouchers")
+    sync.add_argument(
+        "--input-format", choices=FORMATS, help="format of FILE (default: by its extension)"
+    )
+    sync.add_argument(
+        "--enterprise-id",
+        type=_uuid,
+        metavar="ID",
+        help="the enterprise to sync (required with a portfolio access token)",
+    )
+    sync.add_argument(
+        "--service-id",
+        type=_uuid,
+        action="append",
+        metavar="ID",
+        help="a service in scope; repeatable (default: the services FILE names)",
+    )
+    sync.add_argument(
+        "--delete-missing",
+        action="store_true",
+        help="also delete the vouchers and codes in scope that FILE does not name",
+    )
+    sync.add_argument(
+        "--owned-prefix",
+        metavar="P",
+        help="only external identifiers starting with P are ours to delete ('' owns them all)",
+    )
+    sync.add_argument(
+        "--max-deletes",
+        type=_non_negative,
+        metavar="N",
+        help="refuse a plan deleting more than N vouchers and codes",
+    )
+    sync.add_argument("--plan-out", metavar="PLAN", help="save the plan (JSONL) for apply")
+    sync.add_argument("--apply", action="store_true", help="write the plan (default: only print)")
+    _connection_options(sync, writes=True)
+    sync.set_defaults(handler=sync_command)
 
-    return __version__
-
-
-# --- configuration -------------------------------------------------------------------------
-
-_REQUIRED: Final = (
-    ("client_token", ENV_CLIENT_TOKEN, "--client-token"),
-    ("access_token", ENV_ACCESS_TOKEN, "--access-token"),
-)
-
-
-def make_client(args: argparse.Namespace, **settings: Any) -> MewsClient:
-    """Build the client from the flags, falling back on the environment; flags win."""
-    env = os.environ
-    overrides: dict[str, Any] = {
-        name: getattr(args, name)
-        for name in ("client_token", "access_token", "client", "base_url")
-        if getattr(args, name, None) is not None
-    }
-    missing = [
-        f"{var} (or {flag})"
-        for name, var, flag in _REQUIRED
-        if name not in overrides and not env.get(var, "").strip()
-    ]
-    if missing:
-        raise MewsConfigError(f"missing configuration: set {' and '.join(missing)}")
-    if "client" not in overrides and not env.get(ENV_CLIENT, "").strip():
-        overrides["client"] = f"{DEFAULT_CLIENT} {_version()}"
-    for name in ("max_concurrency", "timeout"):
-        if getattr(args, name, None) is not None:
-            overrides[name] = getattr(args, name)
-    limit = getattr(args, "rate_limit", None)
-    if limit is not None:
-        overrides["rate_limit"] = limit or None
-    redis_url = getattr(args, "redis_url", None) or env.get(_redis.ENV_REDIS_URL, "").strip()
-    if redis_url:
-        overrides["rate_limit"] = _redis.shared_limit(redis_url, limit, overrides.get("timeout"))
-    overrides.update({k: v for k, v in settings.items() if v is not None})
-    client = MewsClient.from_env(**overrides)
-    # The client's repr masks its tokens.
-    logging.getLogger("mews_vouchers").debug("configured %r", client)
-    return client
-
-
-def _setup_logging(verbose: bool, console: Console | None) -> None:
-    if not verbose:
-        return
-    logger = logging.getLogger("mews_vouchers")
-    logger.setLevel(logging.DEBUG)
-    handler: logging.Handler
-    if console is not None:
-        # Through the progress bars' console, so log lines scroll above the bars.
-        handler = RichHandler(console=console, show_path=False)
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    logger.addHandler(handler)
-
-
-# --- running -------------------------------------------------------------------------------
-
-Handler = Callable[[argparse.Namespace, Ui], Awaitable[int]]
-
-
-def _simulator_command(argv: Sequence[str]) -> int:
-    from ..testing import _standalone
-
-    parser = _standalone.build_parser()
-    parser.prog = f"{PROG} simulator"
-    try:
-        options = vars(parser.parse_args(argv))
-    except SystemExit as exc:  # --help and usage errors
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    # Every option of the standalone parser is a keyword of serve() of the same name.
-    wanted = inspect.signature(_standalone.serve).parameters
-    serve = partial(_standalone.serve, **{k: v for k, v in options.items() if k in wanted})
-    # Ctrl-C is the way to stop it.
-    with contextlib.suppress(KeyboardInterrupt):
-        anyio.run(serve, backend="asyncio")
-    return EXIT_OK
-
-
-def _run(handler: Handler, args: argparse.Namespace, ui: Ui) -> int:
-    async def run() -> int:
-        try:
-            return await handler(args, ui)
-        except BaseExceptionGroup as group:
-            # The commands' own task groups: surface the one error worth reporting.
-            raise unwrap_group(group) from None
-
-    return anyio.run(run, backend="asyncio")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line with *argv* (default: ``sys.argv[1:]``); return the exit status."""
-    parser = build_parser()
-    try:
-        args, extra = parser.parse_known_args(argv)
-        if args.command == "simulator":
-            return _simulator_command(extra)
-        if extra:
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    except SystemExit as exc:  # --help, --version and usage errors
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    if args.command is None:
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
-    show = args.progress if args.progress is not None else sys.stderr.isatty()
-    console = Console(stderr=True) if show else None
-    ui = Ui(err_console=console)
-    _setup_logging(args.verbose, console)
-    try:
-        handler: Handler = args.handler
-        return _run(handler, args, ui)
-    except KeyboardInterrupt:
-        error("interrupted")
-        return EXIT_INTERRUPTED
-    except InputError as exc:
-        for line in exc.lines():
-            print(line, file=sys.stderr)
-        error(f"{exc}; nothing was sent")
-        return EXIT_USAGE
-    except (UsageError, MewsConfigError, MewsValidationError) as exc:
-        error(str(exc))
-        return EXIT_USAGE
-    except (MewsError, OutputError) as exc:
-        error(str(exc))
-        return EXIT_FAILED
-    except BrokenPipeError:
-        # The reader of stdout went away (| head): stop quietly, and keep Python from
-        # complaining again when it flushes stdout at exit.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_FAILED
+    apply = command("apply", "apply a plan saved by sync --plan-out", APPLY_DESCRIPTION)
+    apply.add_argument("plan", metavar="PLAN", help="a plan file written by sync --plan-out")
+    _connection_options(apply, writes=True)
+    apply.set_defaults(handler=apply_command)

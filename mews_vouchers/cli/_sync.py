@@ -17,7 +17,7 @@ import argparse
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from enum import Enum
 from typing import Any, Final
@@ -29,8 +29,15 @@ from .._errors import MewsValidationError, SyncError
 from .._sync import check_desired, check_options
 from .._sync_models import DesiredVoucher, SyncPlan, SyncResult
 from .._validation import Errors
+from ._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    PROG,
+    Ui,
+    error,
+    make_client,
+)
 from ._io import (
-    FORMATS,
     LIST_SEPARATOR,
     Format,
     InputError,
@@ -39,16 +46,6 @@ from ._io import (
     Record,
     UsageError,
     format_of,
-)
-from ._parser import (
-    EXIT_FAILED,
-    EXIT_OK,
-    PROG,
-    Ui,
-    _connection_options,
-    _uuid,
-    error,
-    make_client,
 )
 from ._records import display, voucher_parameters
 
@@ -82,63 +79,6 @@ overwritten. Run sync again to plan afresh.
 
 def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return value
-
-
-def add_parsers(command: Callable[..., argparse.ArgumentParser]) -> None:
-    """Add ``sync`` and ``apply`` to the command line, through *command* (``_parser``'s)."""
-    sync = command("sync", "make Mews match a file: plan, then apply", SYNC_DESCRIPTION)
-    sync.add_argument("file", metavar="FILE", help="JSONL or CSV of the desired vouchers")
-    sync.add_argument(
-        "--input-format", choices=FORMATS, help="format of FILE (default: by its extension)"
-    )
-    sync.add_argument(
-        "--enterprise-id",
-        type=_uuid,
-        metavar="ID",
-        help="the enterprise to sync (required with a portfolio access token)",
-    )
-    sync.add_argument(
-        "--service-id",
-        type=_uuid,
-        action="append",
-        metavar="ID",
-        help="a service in scope; repeatable (default: the services FILE names)",
-    )
-    sync.add_argument(
-        "--delete-missing",
-        action="store_true",
-        help="also delete the vouchers and codes in scope that FILE does not name",
-    )
-    sync.add_argument(
-        "--owned-prefix",
-        metavar="P",
-        help="only external identifiers starting with P are ours to delete ('' owns them all)",
-    )
-    sync.add_argument(
-        "--max-deletes",
-        type=_non_negative,
-        metavar="N",
-        help="refuse a plan deleting more than N vouchers and codes",
-    )
-    sync.add_argument("--plan-out", metavar="PLAN", help="save the plan (JSONL) for apply")
-    sync.add_argument("--apply", action="store_true", help="write the plan (default: only print)")
-    _connection_options(sync, writes=True)
-    sync.set_defaults(handler=sync_command)
-
-    apply = command("apply", "apply a plan saved by sync --plan-out", APPLY_DESCRIPTION)
-    apply.add_argument("plan", metavar="PLAN", help="a plan file written by sync --plan-out")
-    _connection_options(apply, writes=True)
-    apply.set_defaults(handler=apply_command)
 
 
 # --- reading the desired state -------------------------------------------------------------
