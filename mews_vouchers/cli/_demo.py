@@ -17,12 +17,11 @@ whose outcome is unknown resolvable, so every voucher ends up existing exactly o
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Hashable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
@@ -30,7 +29,6 @@ import anyio
 import attrs
 import orjson
 from rich.console import Console
-from rich.table import Table
 
 # The public SDK only, as a user's job would: the package's own names.
 from .. import (
@@ -51,6 +49,7 @@ from .. import (
 from .._constants import DEFAULT_TIMEOUT, MAX_PAGE_SIZE
 from ._common import EXIT_FAILED, EXIT_OK, Ui, error
 from ._progress import Bar, Bars
+from ._report import Report, Step
 
 if TYPE_CHECKING:
     # Loaded when the demo runs: the other commands start faster without the simulator.
@@ -176,81 +175,6 @@ def plan_vouchers(
 def code_value(template: Template, hotel: Hotel, i: int) -> str:
     """Return the code of voucher *i* of *hotel*: unique in the hotel, as the API requires."""
     return f"{template.code}-{hotel.number}{i + 1:06d}"
-
-
-# --- measuring -----------------------------------------------------------------------------
-
-
-@attrs.define
-class Step:
-    """What one step did and cost."""
-
-    name: str
-    items: int = 0
-    failed: int = 0
-    requests: int = 0
-    rate_limited: int = 0
-    retries: int = 0
-    elapsed: float = 0.0
-
-
-@attrs.define
-class Report:
-    """The steps of the run, measured from the client's counters."""
-
-    client: MewsClient
-    steps: list[Step] = attrs.field(factory=list)
-    resolved: int = 0
-    problems: list[str] = attrs.field(factory=list)
-
-    @contextlib.contextmanager
-    def step(self, name: str) -> Iterator[Step]:
-        """Measure the requests, 429s, retries and time of the code in the block."""
-        stats = self.client.stats
-        before = (stats.requests, stats.rate_limited, stats.retries)
-        started = time.perf_counter()
-        step = Step(name)
-        try:
-            yield step
-        finally:
-            step.elapsed = time.perf_counter() - started
-            step.requests = stats.requests - before[0]
-            step.rate_limited = stats.rate_limited - before[1]
-            step.retries = stats.retries - before[2]
-            self.steps.append(step)
-
-    def table(self) -> Table:
-        """Return the summary table: one row per step, then the totals."""
-        table = Table(title="mews-vouchers demo", title_justify="left")
-        table.add_column("Step")
-        for column in ("Items", "Failed", "Requests", "429s", "Retries", "Elapsed"):
-            table.add_column(column, justify="right")
-        for s in self.steps:
-            table.add_row(*_cells(s))
-        total = Step(
-            "Total",
-            items=sum(s.items for s in self.steps),
-            failed=sum(s.failed for s in self.steps),
-            requests=sum(s.requests for s in self.steps),
-            rate_limited=sum(s.rate_limited for s in self.steps),
-            retries=sum(s.retries for s in self.steps),
-            elapsed=sum(s.elapsed for s in self.steps),
-        )
-        table.add_section()
-        table.add_row(*_cells(total), style="bold")
-        return table
-
-
-def _cells(s: Step) -> list[str]:
-    return [
-        s.name,
-        f"{s.items:,}",
-        f"{s.failed:,}",
-        f"{s.requests:,}",
-        f"{s.rate_limited:,}",
-        f"{s.retries:,}",
-        f"{s.elapsed:.2f} s",
-    ]
 
 
 # --- exactly once ----------------------------------------------------------------------------
