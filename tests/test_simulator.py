@@ -1753,6 +1753,21 @@ def test_module_runs_until_interrupted() -> None:
         assert process.returncode == 0, errors
 
 
+def test_module_runs_without_rich() -> None:
+    """`python -m mews_vouchers.testing` runs without the [cli] extra, so without rich."""
+    hide_rich = (
+        "import runpy, sys\n"
+        "sys.modules['rich'] = None  # import rich now fails, as without the extra\n"
+        "sys.argv = ['mews_vouchers.testing', '--rate-limit', '20/2', '--help']\n"
+        "runpy.run_module('mews_vouchers.testing', run_name='__main__')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", hide_rich], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--rate-limit REQUESTS/SECONDS" in done.stdout
+
+
 # -- independence from the SDK ----------------------------------------------------------
 
 SIMULATOR_DIR = Path(__file__).resolve().parents[1] / "mews_vouchers" / "testing"
@@ -1778,14 +1793,22 @@ def _sdk_imports(path: Path) -> list[tuple[str, str]]:
     return found
 
 
+# The command line's argument types read what a person typed when starting the standalone
+# simulator (a count, a probability, REQUESTS/SECONDS); they judge no request, so sharing
+# them with the CLI shares no API rule.
+COMMAND_LINE_ARGUMENTS = "cli._args"
+
+
 def test_simulator_imports_only_constants_and_the_rate_limit_type() -> None:
-    """The simulator shares no logic with the SDK: only named limits and the RateLimit type."""
+    """The simulator shares no logic with the SDK: named limits, RateLimit, argument types."""
     files = sorted(SIMULATOR_DIR.glob("*.py"))
     assert len(files) >= 5
     for path in files:
         for module, name in _sdk_imports(path):
             if module == "_constants":
                 assert not callable(getattr(constants, name)), f"{path.name}: {name} is logic"
+            elif module == COMMAND_LINE_ARGUMENTS:
+                assert path.name == "_standalone.py", f"{path.name}: {module}.{name}"
             else:
                 assert (module, name) == ("_config", "RateLimit"), f"{path.name}: {module}.{name}"
 

@@ -9,14 +9,14 @@ from typing import Any
 from .._client import ENV_ACCESS_TOKEN, ENV_BASE_URL, ENV_CLIENT, ENV_CLIENT_TOKEN
 from .._constants import DEMO_URL, MAX_ITEMS_PER_REQUEST, MAX_PAGE_SIZE, MIN_PAGE_SIZE
 from ._args import (
-    _activity_state,
-    _bounded_int,
-    _non_negative,
-    _positive_int,
-    _rate,
-    _seconds,
-    _uuid,
+    activity_state,
+    bounded_int,
+    identifier,
+    non_negative_int,
+    positive_int,
+    probability,
     rate_limit,
+    seconds,
 )
 from ._commands import add_command, delete_command, list_command, update_command
 from ._common import DEFAULT_CLIENT, PROG, _version
@@ -69,9 +69,9 @@ def _connection_options(parser: argparse.ArgumentParser, *, writes: bool) -> Non
         "--client", metavar="NAME", help=f"${ENV_CLIENT}; default {DEFAULT_CLIENT!r} and version"
     )
     group.add_argument(
-        "--max-concurrency", type=_positive_int, metavar="N", help="requests in flight at once"
+        "--max-concurrency", type=positive_int, metavar="N", help="requests in flight at once"
     )
-    group.add_argument("--timeout", type=_seconds, metavar="SECONDS", help="per HTTP request")
+    group.add_argument("--timeout", type=seconds, metavar="SECONDS", help="per HTTP request")
     group.add_argument(
         "--rate-limit",
         type=rate_limit,
@@ -82,14 +82,14 @@ def _connection_options(parser: argparse.ArgumentParser, *, writes: bool) -> Non
     if writes:
         group.add_argument(
             "--chunk-size",
-            type=_bounded_int(1, MAX_ITEMS_PER_REQUEST),
+            type=bounded_int(1, MAX_ITEMS_PER_REQUEST),
             metavar="N",
             help=f"items per request, 1..{MAX_ITEMS_PER_REQUEST} (default {MAX_ITEMS_PER_REQUEST})",
         )
     else:
         group.add_argument(
             "--page-size",
-            type=_bounded_int(MIN_PAGE_SIZE, MAX_PAGE_SIZE),
+            type=bounded_int(MIN_PAGE_SIZE, MAX_PAGE_SIZE),
             metavar="N",
             help=f"vouchers per page, {MIN_PAGE_SIZE}..{MAX_PAGE_SIZE} (default {MAX_PAGE_SIZE})",
         )
@@ -103,7 +103,7 @@ def _write_options(parser: argparse.ArgumentParser, *, file_required: bool) -> N
     )
     parser.add_argument(
         "--enterprise-id",
-        type=_uuid,
+        type=identifier,
         metavar="ID",
         help="the enterprise to write to (required with a portfolio access token)",
     )
@@ -186,17 +186,17 @@ def build_parser() -> argparse.ArgumentParser:
         DEMO_DESCRIPTION,
     )
     demo.add_argument(
-        "--hotels", type=_positive_int, default=DEFAULT_HOTELS, help="enterprises to seed"
+        "--hotels", type=positive_int, default=DEFAULT_HOTELS, help="enterprises to seed"
     )
     demo.add_argument(
         "--vouchers",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_VOUCHERS,
         help="vouchers to add, spread evenly over the hotels",
     )
     demo.add_argument(
         "--faults",
-        type=_rate,
+        type=probability,
         default=0.0,
         metavar="RATE",
         help="probability (0..1) that the simulator fails a request on purpose",
@@ -215,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--chunk-size",
-        type=_bounded_int(1, MAX_ITEMS_PER_REQUEST),
+        type=bounded_int(1, MAX_ITEMS_PER_REQUEST),
         default=DEMO_CHUNK_SIZE,
         metavar="N",
         help="items per write request",
@@ -229,20 +229,25 @@ def build_parser() -> argparse.ArgumentParser:
         "CSV with PascalCase columns, or a table.",
     )
     listing.add_argument(
-        "--service-id", type=_uuid, action="append", required=True, metavar="ID", help="repeatable"
+        "--service-id",
+        type=identifier,
+        action="append",
+        required=True,
+        metavar="ID",
+        help="repeatable",
     )
     listing.add_argument(
-        "--enterprise-id", type=_uuid, action="append", metavar="ID", help="repeatable"
+        "--enterprise-id", type=identifier, action="append", metavar="ID", help="repeatable"
     )
     listing.add_argument(
         "--activity-state",
-        type=_activity_state,
+        type=activity_state,
         action="append",
         metavar="Active|Deleted",
         help="repeatable (default: as the API decides)",
     )
-    listing.add_argument("--voucher-id", type=_uuid, action="append", metavar="ID")
-    listing.add_argument("--company-id", type=_uuid, action="append", metavar="ID")
+    listing.add_argument("--voucher-id", type=identifier, action="append", metavar="ID")
+    listing.add_argument("--company-id", type=identifier, action="append", metavar="ID")
     listing.add_argument("--external-identifier", action="append", metavar="TEXT")
     listing.add_argument(
         "--format",
@@ -297,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     delete.add_argument("file", metavar="FILE", nargs="?", help="JSONL or CSV; - reads stdin")
     delete.add_argument(
-        "--id", type=_uuid, action="append", metavar="ID", help="a voucher id; repeatable"
+        "--id", type=identifier, action="append", metavar="ID", help="a voucher id; repeatable"
     )
     _write_options(delete, file_required=False)
     _connection_options(delete, writes=True)
@@ -324,13 +329,13 @@ def _sync_parsers(command: Callable[..., argparse.ArgumentParser]) -> None:
     )
     sync.add_argument(
         "--enterprise-id",
-        type=_uuid,
+        type=identifier,
         metavar="ID",
         help="the enterprise to sync (required with a portfolio access token)",
     )
     sync.add_argument(
         "--service-id",
-        type=_uuid,
+        type=identifier,
         action="append",
         metavar="ID",
         help="a service in scope; repeatable (default: the services FILE names)",
@@ -347,7 +352,7 @@ def _sync_parsers(command: Callable[..., argparse.ArgumentParser]) -> None:
     )
     sync.add_argument(
         "--max-deletes",
-        type=_non_negative,
+        type=non_negative_int,
         metavar="N",
         help="refuse a plan deleting more than N vouchers and codes",
     )

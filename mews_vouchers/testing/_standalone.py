@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import math
 import sys
 import uuid
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from typing import Protocol, TextIO
 import attrs
 
 from .._config import RateLimit
+from ..cli._args import non_negative_int, non_negative_seconds, probability, requests_per_seconds
 from ._simulator import MewsSimulator
 
 DEFAULT_ENTERPRISES = 2
@@ -104,49 +104,6 @@ async def serve(
         await (stop or asyncio.Event()).wait()
 
 
-def _rate_limit(text: str) -> RateLimit:
-    # Parsed here rather than with RateLimit.parse: the simulator shares no logic with the SDK.
-    requests, slash, seconds = text.strip().partition("/")
-    try:
-        if not slash:
-            raise ValueError(text)
-        count, window = int(requests), float(seconds)
-        if count <= 0 or not window > 0 or math.isinf(window):
-            raise ValueError(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected REQUESTS/SECONDS with both positive, like 200/30, got {text!r}"
-        ) from None
-    return RateLimit(count, window)
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
-
-
-def _probability(text: str) -> float:
-    value = _non_negative(text)
-    if value > 1:
-        raise argparse.ArgumentTypeError(f"expected a probability within 0..1, got {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Return the command line parser of the standalone simulator."""
     parser = argparse.ArgumentParser(
@@ -157,22 +114,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free)")
     parser.add_argument(
         "--enterprises",
-        type=_count,
+        type=non_negative_int,
         default=DEFAULT_ENTERPRISES,
         help="enterprises to seed, each with a service, two rates and a company",
     )
     parser.add_argument(
         "--rate-limit",
-        type=_rate_limit,
+        type=requests_per_seconds,
         default=None,
         metavar="REQUESTS/SECONDS",
         help="request limit per access token, like 200/30 (default: none)",
     )
     parser.add_argument(
-        "--latency", type=_non_negative, default=0.0, help="seconds before each answer"
+        "--latency", type=non_negative_seconds, default=0.0, help="seconds before each answer"
     )
     parser.add_argument(
-        "--fault-rate", type=_probability, default=0.0, help="probability of a random fault"
+        "--fault-rate", type=probability, default=0.0, help="probability of a random fault"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of ids, tokens and faults")
     return parser
