@@ -30,7 +30,7 @@ from .._client import MewsClient
 from .._constants import DEFAULT_CHUNK_SIZE, VOUCHERS_ADD, VOUCHERS_DELETE, VOUCHERS_UPDATE
 from .._errors import BulkOperationError
 from .._models import ActivityState, Voucher, VoucherParameters
-from ._common import EXIT_FAILED, EXIT_OK, EXIT_UNSAVED, PROG, Ui, error, make_client
+from ._common import EXIT_FAILED, EXIT_OK, EXIT_UNSAVED, PROG, Ui, count, error, make_client
 from ._io import (
     STDIO,
     InputFile,
@@ -51,10 +51,6 @@ _ID_ARGUMENTS: Final = "--id"
 _TABLE_COLUMNS: Final = ("Id", "Name", "Type", "Active", "ExternalIdentifier", "UpdatedUtc")
 
 
-def _count(n: int, noun: str, plural: str | None = None) -> str:
-    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
-
-
 @attrs.define
 class _Meter:
     """What one command cost: requests, retries and 429s, and the time it took."""
@@ -65,7 +61,7 @@ class _Meter:
     def summary(self) -> str:
         stats = self.client.stats
         return (
-            f"{_count(stats.requests, 'request')}, {_count(stats.retries, 'retry', 'retries')}, "
+            f"{count(stats.requests, 'request')}, {count(stats.retries, 'retry', 'retries')}, "
             f"{stats.rate_limited} rate-limited, {time.perf_counter() - self.started:.1f} s"
         )
 
@@ -119,7 +115,7 @@ async def list_command(args: argparse.Namespace, ui: Ui) -> int:
             bar.finish()
     if fmt == "table":
         Console().print(_voucher_table(rows))
-    ui.status(f"Listed {_count(bar.count, 'voucher')} ({meter.summary()}).")
+    ui.status(f"Listed {count(bar.count, 'voucher')} ({meter.summary()}).")
     return EXIT_OK
 
 
@@ -166,13 +162,13 @@ def _chunk_size(args: argparse.Namespace) -> int:
     return int(args.chunk_size or DEFAULT_CHUNK_SIZE)
 
 
-def _print_plan(write: _Write, source: InputFile, count: int, chunk_size: int) -> None:
-    sizes = Counter(len(chunk) for chunk in plan_chunks(count, chunk_size))
-    shape = ", ".join(f"{n} of {_count(size, 'item')}" for size, n in sorted(sizes.items())[::-1])
-    print(f"{source.source}: {_count(count, write.noun)} to {write.command}, all valid.")
+def _print_plan(write: _Write, source: InputFile, items: int, chunk_size: int) -> None:
+    sizes = Counter(len(chunk) for chunk in plan_chunks(items, chunk_size))
+    shape = ", ".join(f"{n} of {count(size, 'item')}" for size, n in sorted(sizes.items())[::-1])
+    print(f"{source.source}: {count(items, write.noun)} to {write.command}, all valid.")
     requests = sum(sizes.values())
     print(
-        f"Would send {_count(requests, 'request')} to {write.operation}"
+        f"Would send {count(requests, 'request')} to {write.operation}"
         + (f" ({shape})" if shape else "")
         + f", chunk size {chunk_size}; nothing was sent."
     )
@@ -279,7 +275,7 @@ def _report(run: _Run, outcome: _Outcome, *, stopped: bool) -> bool:
     total = run.parsed.count
     for group in outcome.groups:
         print(
-            f"{PROG}: {write.operation}: {_count(len(group.positions), 'item')} at "
+            f"{PROG}: {write.operation}: {count(len(group.positions), 'item')} at "
             f"{_span(run.parsed, group.positions, run.source)} {group.what}",
             file=sys.stderr,
         )
@@ -302,10 +298,10 @@ def _report(run: _Run, outcome: _Outcome, *, stopped: bool) -> bool:
             if outcome.ambiguous and write is _ADD:
                 rerun += " --skip-existing"
             head = (
-                f"{len(missing):,} of {_count(total, write.noun)} not known to be "
+                f"{len(missing):,} of {count(total, write.noun)} not known to be "
                 f"{write.done.lower()}{note}"
                 if stopped
-                else f"{len(missing):,} of {_count(total, write.noun)} failed{note}"
+                else f"{len(missing):,} of {count(total, write.noun)} failed{note}"
             )
             message = f"{head}; written to {run.failures}; to retry them: {rerun}"
             if stopped:
@@ -325,7 +321,7 @@ def _report(run: _Run, outcome: _Outcome, *, stopped: bool) -> bool:
             saved = False
             done = sum(r is not None for r in outcome.results)
             error(
-                f"could not save -o: {exc}; the {_count(done, write.noun)} "
+                f"could not save -o: {exc}; the {count(done, write.noun)} "
                 f"{write.done.lower()} are not in it"
             )
     return saved
@@ -336,7 +332,7 @@ def _write_output(path: str, ui: Ui, vouchers: Sequence[Voucher | None]) -> None
         writer = VoucherWriter(out, output_format(path))
         writer.write_all([v for v in vouchers if v is not None])
     if path != STDIO:
-        ui.status(f"Wrote {_count(writer.count, 'voucher')} to {path}.")
+        ui.status(f"Wrote {count(writer.count, 'voucher')} to {path}.")
 
 
 async def _existing(
@@ -434,7 +430,7 @@ async def _send(run: _Run, send: Callable[[MewsClient], Send]) -> int:
                 done = len(positions) - len(outcome.not_stored)
                 how = "interrupted" if _interrupted(exc) else "stopped by an error"
                 ui.status(
-                    f"{write.done} {_count(done, write.noun)} before the run was {how} "
+                    f"{write.done} {count(done, write.noun)} before the run was {how} "
                     f"({meter.summary()})."
                 )
                 _report(run, outcome, stopped=True)
@@ -444,7 +440,7 @@ async def _send(run: _Run, send: Callable[[MewsClient], Send]) -> int:
     with _ctrl_c_ignored():
         outcome = _outcome(results, positions, ledger)
         done = len(positions) - len(outcome.not_stored)
-        message = f"{write.done} {_count(done, write.noun)} ({meter.summary()})"
+        message = f"{write.done} {count(done, write.noun)} ({meter.summary()})"
         if skipped:
             message += f"; skipped {skipped:,} that already existed"
         ui.status(message + ".")

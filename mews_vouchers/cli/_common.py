@@ -15,6 +15,7 @@ from typing import Any, Final, Literal
 import attrs
 from rich.console import Console
 
+from .. import __version__
 from .._client import ENV_ACCESS_TOKEN, ENV_CLIENT, ENV_CLIENT_TOKEN, MewsClient
 from .._config import RateLimit
 from .._errors import MewsConfigError
@@ -31,6 +32,11 @@ EXIT_USAGE: Final = 2
 EXIT_UNSAVED: Final = 3
 """Writes were sent, but an output file could not be saved: do not simply rerun."""
 EXIT_INTERRUPTED: Final = 130
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """Return *n* and *noun*, plural unless *n* is 1 (``1 voucher``, ``1,000 vouchers``)."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
 def error(message: str) -> None:
@@ -53,9 +59,8 @@ class Ui:
         print(message, file=sys.stderr, flush=True)
 
 
-def _version() -> str:
-    from .._client import __version__
-
+def version() -> str:
+    """Return the version of the package."""
     return __version__
 
 
@@ -83,7 +88,7 @@ def make_client(args: argparse.Namespace, **settings: Any) -> MewsClient:
     if missing:
         raise MewsConfigError(f"missing configuration: set {' and '.join(missing)}")
     if "client" not in overrides and not env.get(ENV_CLIENT, "").strip():
-        overrides["client"] = f"{DEFAULT_CLIENT} {_version()}"
+        overrides["client"] = f"{DEFAULT_CLIENT} {version()}"
     for name in ("max_concurrency", "timeout"):
         if getattr(args, name, None) is not None:
             overrides[name] = getattr(args, name)

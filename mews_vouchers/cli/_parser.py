@@ -19,7 +19,7 @@ from ._args import (
     seconds,
 )
 from ._commands import add_command, delete_command, list_command, update_command
-from ._common import DEFAULT_CLIENT, PROG, _version
+from ._common import DEFAULT_CLIENT, PROG, version
 from ._common import HELP as REDIS_HELP
 from ._demo import DEFAULT_CHUNK_SIZE as DEMO_CHUNK_SIZE
 from ._demo import DEFAULT_HOTELS, DEFAULT_VOUCHERS, demo_command
@@ -95,9 +95,10 @@ def _connection_options(parser: argparse.ArgumentParser, *, writes: bool) -> Non
         )
 
 
-def _write_options(parser: argparse.ArgumentParser, *, file_required: bool) -> None:
-    if file_required:
-        parser.add_argument("file", metavar="FILE", help="JSONL or CSV input; - reads stdin")
+def _input_options(parser: argparse.ArgumentParser, *, file: str | None, purpose: str) -> None:
+    """Add FILE (with *file* as its help, unless None), its format and the enterprise."""
+    if file is not None:
+        parser.add_argument("file", metavar="FILE", help=file)
     parser.add_argument(
         "--input-format", choices=FORMATS, help="format of FILE (default: by its extension)"
     )
@@ -105,8 +106,13 @@ def _write_options(parser: argparse.ArgumentParser, *, file_required: bool) -> N
         "--enterprise-id",
         type=identifier,
         metavar="ID",
-        help="the enterprise to write to (required with a portfolio access token)",
+        help=f"the enterprise {purpose} (required with a portfolio access token)",
     )
+
+
+def _write_options(parser: argparse.ArgumentParser, *, file_required: bool) -> None:
+    file = "JSONL or CSV input; - reads stdin" if file_required else None
+    _input_options(parser, file=file, purpose="to write to")
     parser.add_argument(
         "--dry-run",
         action="store_true",
@@ -165,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description=_DESCRIPTION, epilog=_EPILOG, formatter_class=_Formatter
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     _output_options(parser, sub=False)
     commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
 
@@ -321,18 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _sync_parsers(command: Callable[..., argparse.ArgumentParser]) -> None:
-    """Add ``sync`` and ``apply`` to the command line, through *command* (``_parser``'s)."""
+    """Add ``sync`` and ``apply`` to the command line, through *command*."""
     sync = command("sync", "make Mews match a file: plan, then apply", SYNC_DESCRIPTION)
-    sync.add_argument("file", metavar="FILE", help="JSONL or CSV of the desired vouchers")
-    sync.add_argument(
-        "--input-format", choices=FORMATS, help="format of FILE (default: by its extension)"
-    )
-    sync.add_argument(
-        "--enterprise-id",
-        type=identifier,
-        metavar="ID",
-        help="the enterprise to sync (required with a portfolio access token)",
-    )
+    _input_options(sync, file="JSONL or CSV of the desired vouchers", purpose="to sync")
     sync.add_argument(
         "--service-id",
         type=identifier,

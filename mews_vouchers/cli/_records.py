@@ -49,13 +49,13 @@ _INDEXED_PATH: Final = re.compile(r"^\w+\[(\d+)\](?:\.(.*))?$")
 _INDEXED_REFERENCE: Final = re.compile(r"\b\w+\[(\d+)\]\.(\w+)")
 
 
-def _norm(key: str) -> str:
+def normal_key(key: str) -> str:
     """Return the form in which PascalCase, snake_case and camelCase keys coincide."""
     return key.replace("_", "").replace("-", "").replace(" ", "").lower()
 
 
 def _field_names(cls: type[Any]) -> dict[str, str]:
-    return {_norm(field.name): field.name for field in attrs.fields(cls)}
+    return {normal_key(field.name): field.name for field in attrs.fields(cls)}
 
 
 _ADD_FIELDS: Final = _field_names(VoucherParameters)
@@ -84,9 +84,9 @@ def _resolve_keys(
     seen: dict[str, str] = {}
     problems: list[str] = []
     for key in keys:
-        if _norm(key) in also:
+        if normal_key(key) in also:
             continue  # a column the caller reads itself (sync's Codes)
-        name = names.get(_norm(key))
+        name = names.get(normal_key(key))
         if name is None:
             problems.append(f"unknown column {key!r}; expected {accepted}")
         elif name in seen:
@@ -104,9 +104,9 @@ def _accepted(names: dict[str, str]) -> str:
 def _voucher_type(value: object) -> object:
     """Accept a type by its wire value or member name, in any case (``public``, ``PUBLIC``)."""
     if isinstance(value, str):
-        wanted = _norm(value)
+        wanted = normal_key(value)
         for member in VoucherType:
-            if wanted in (_norm(member.value), _norm(member.name)):
+            if wanted in (normal_key(member.value), normal_key(member.name)):
                 return member.value
     return value
 
@@ -352,7 +352,7 @@ def voucher_ids(source: InputFile, *, keep: bool = True) -> Parsed[uuid.UUID]:
     parsed: Parsed[uuid.UUID] = Parsed(kept=keep)
 
     def id_key(keys: Sequence[str]) -> str | None:
-        by_norm = {_norm(key): key for key in keys}
+        by_norm = {normal_key(key): key for key in keys}
         return next((by_norm[k] for k in _ID_KEYS if k in by_norm), None)
 
     column = None if source.header is None else id_key(source.header)

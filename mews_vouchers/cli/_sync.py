@@ -34,6 +34,7 @@ from ._common import (
     EXIT_OK,
     PROG,
     Ui,
+    count,
     error,
     make_client,
 )
@@ -47,7 +48,7 @@ from ._io import (
     UsageError,
     format_of,
 )
-from ._records import display, voucher_parameters
+from ._records import display, normal_key, voucher_parameters
 
 CHANGES_SHOWN: Final = 20
 """How many changes ``sync`` prints field by field before it only counts them."""
@@ -77,15 +78,7 @@ overwritten. Run sync again to plan afresh.
 """
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
-
-
 # --- reading the desired state -------------------------------------------------------------
-
-
-def _norm(key: str) -> str:
-    return key.replace("_", "").replace("-", "").replace(" ", "").lower()
 
 
 class _DesiredInput(InputFile):
@@ -100,7 +93,7 @@ class _DesiredInput(InputFile):
         self.codes: list[list[str] | None] = []
         self.code_problems: list[Problem] = []
         self._has_column = self.header is not None and any(
-            _norm(k) == _CODES_KEY for k in self.header
+            normal_key(k) == _CODES_KEY for k in self.header
         )
 
     def records(self) -> Iterator[Record | Problem]:
@@ -110,7 +103,7 @@ class _DesiredInput(InputFile):
             yield record
 
     def _codes_of(self, record: Record) -> list[str] | None:
-        raw = next((v for k, v in record.values.items() if _norm(k) == _CODES_KEY), None)
+        raw = next((v for k, v in record.values.items() if normal_key(k) == _CODES_KEY), None)
         if self.format == "csv":
             if not self._has_column:
                 return None
@@ -234,7 +227,7 @@ def change_lines(plan: SyncPlan, limit: int = CHANGES_SHOWN) -> list[str]:
     lines += [f"- code   {_show(c.value)} on voucher {c.voucher_id}" for c in plan.code_deletes]
     if len(lines) > limit:
         more = len(lines) - limit
-        lines = [*lines[:limit], f"... and {_count(more, 'more change')}"]
+        lines = [*lines[:limit], f"... and {count(more, 'more change')}"]
     return lines
 
 
@@ -268,7 +261,7 @@ async def _apply(args: argparse.Namespace, ui: Ui, plan: SyncPlan) -> int:
                 result = exc.result
         stats = client.stats
     ui.status(
-        f"{result.summary()} ({_count(stats.requests, 'request')}, "
+        f"{result.summary()} ({count(stats.requests, 'request')}, "
         f"{time.perf_counter() - started:.1f} s)"
     )
     return _report(result)
@@ -281,7 +274,7 @@ def _report(result: SyncResult) -> int:
         outcome = "AMBIGUOUS: may have been applied" if failure.ambiguous else "NOT applied"
         kinds = sorted({_kind(item) for item in failure.items})
         print(
-            f"{PROG}: {_count(len(failure.items), 'item')} ({', '.join(kinds)}) failed "
+            f"{PROG}: {count(len(failure.items), 'item')} ({', '.join(kinds)}) failed "
             f"({outcome}): {failure.error}",
             file=sys.stderr,
         )
