@@ -14,7 +14,6 @@ import contextlib
 import signal
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from itertools import groupby
@@ -29,7 +28,7 @@ from .._batching import WriteLedger, WriteState, plan_chunks
 from .._client import MewsClient
 from .._constants import DEFAULT_CHUNK_SIZE, VOUCHERS_ADD, VOUCHERS_DELETE, VOUCHERS_UPDATE
 from .._errors import BulkOperationError
-from .._models import ActivityState, Voucher, VoucherParameters
+from .._models import Voucher, VoucherParameters
 from ._common import EXIT_FAILED, EXIT_OK, EXIT_UNSAVED, PROG, Ui, count, error, make_client
 from ._io import (
     STDIO,
@@ -335,26 +334,6 @@ def _write_output(path: str, ui: Ui, vouchers: Sequence[Voucher | None]) -> None
         ui.status(f"Wrote {count(writer.count, 'voucher')} to {path}.")
 
 
-async def _existing(
-    client: MewsClient, items: Sequence[VoucherParameters], enterprise_id: uuid.UUID | None
-) -> dict[tuple[uuid.UUID, str], Voucher]:
-    """Return the active vouchers that already hold the items' external identifiers."""
-    keyed = [p for p in items if p.external_identifier is not None]
-    if not keyed:
-        return {}
-    result = await client.vouchers.get_all(
-        service_ids=sorted({p.service_id for p in keyed}, key=str),
-        enterprise_ids=None if enterprise_id is None else [enterprise_id],
-        external_identifiers=sorted({str(p.external_identifier) for p in keyed}),
-        activity_states=[ActivityState.ACTIVE],
-    )
-    return {
-        (v.service_id, v.external_identifier): v
-        for v in result.vouchers
-        if v.external_identifier is not None
-    }
-
-
 async def _write_command(
     write: _Write,
     args: argparse.Namespace,
@@ -408,7 +387,18 @@ async def _send(run: _Run, send: Callable[[MewsClient], Send]) -> int:
     try:
         async with client:
             if getattr(args, "skip_existing", False):
-                found = await _existing(client, items, args.enterprise_id)
+                keyed: list[VoucherParameters] = [
+                    p for p in items if p.external_identifier is not None
+                ]
+                found = (
+                    await client.vouchers.find_by_external_identifiers(
+                        {str(p.external_identifier) for p in keyed},
+                        service_ids={p.service_id for p in keyed},
+                        enterprise_id=args.enterprise_id,
+                    )
+                    if keyed
+                    else {}
+                )
                 for i, item in enumerate(items):
                     results[i] = found.get((item.service_id, item.external_identifier))
                 positions = [i for i in positions if results[i] is None]
