@@ -136,18 +136,19 @@ class Hotel:
 
 def seed_hotels(sim: MewsSimulator, count: int) -> list[Hotel]:
     """Add *count* hotels, each with a service, two rates and a company."""
-    from ..testing._standalone import seed_enterprises
-
-    return [
-        Hotel(
-            number=number,
-            enterprise_id=seeded.enterprise_id,
-            service_id=seeded.service_id,
-            rate_ids=seeded.rate_ids,
-            company_id=seeded.company_id,
+    hotels = []
+    for number in range(1, count + 1):
+        seeded = sim.add_hotel(f"Hotel {number}")
+        hotels.append(
+            Hotel(
+                number=number,
+                enterprise_id=seeded.enterprise_id,
+                service_id=seeded.service_id,
+                rate_ids=seeded.rate_ids,
+                company_id=seeded.company_id,
+            )
         )
-        for number, seeded in enumerate(seed_enterprises(sim, count), start=1)
-    ]
+    return hotels
 
 
 def plan_vouchers(

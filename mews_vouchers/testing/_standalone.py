@@ -10,15 +10,12 @@ import argparse
 import asyncio
 import contextlib
 import sys
-import uuid
 from collections.abc import Sequence
 from typing import Protocol, TextIO
 
-import attrs
-
 from .._config import RateLimit
 from ..cli._args import non_negative_int, non_negative_seconds, probability, requests_per_seconds
-from ._simulator import MewsSimulator
+from ._simulator import Hotel, MewsSimulator
 
 DEFAULT_ENTERPRISES = 2
 
@@ -27,53 +24,23 @@ class _Event(Protocol):
     async def wait(self) -> object: ...
 
 
-@attrs.frozen(kw_only=True)
-class SeededEnterprise:
-    """The ids of one enterprise seeded for standalone use, with its own access token."""
+def describe(sim: MewsSimulator, seeded: Sequence[tuple[Hotel, str]]) -> str:
+    """Return what a user needs to point a client at a running simulator.
 
-    enterprise_id: uuid.UUID
-    access_token: str
-    service_id: uuid.UUID
-    rate_ids: tuple[uuid.UUID, ...]
-    company_id: uuid.UUID
-
-
-def seed_enterprises(sim: MewsSimulator, count: int) -> list[SeededEnterprise]:
-    """Add *count* enterprises, each with a service, two rates and a company."""
-    seeded = []
-    for number in range(1, count + 1):
-        enterprise_id = sim.add_enterprise(f"Hotel {number}")
-        service_id = sim.add_service(enterprise_id, "Accommodation")
-        seeded.append(
-            SeededEnterprise(
-                enterprise_id=enterprise_id,
-                access_token=sim.add_access_token([enterprise_id]),
-                service_id=service_id,
-                rate_ids=(
-                    sim.add_rate(service_id, "Best price"),
-                    sim.add_rate(service_id, "Non-refundable"),
-                ),
-                # With a travel agency contract, the company serves every voucher type.
-                company_id=sim.add_company(enterprise_id, f"Partner {number}", travel_agency=True),
-            )
-        )
-    return seeded
-
-
-def describe(sim: MewsSimulator, seeded: Sequence[SeededEnterprise]) -> str:
-    """Return what a user needs to point a client at a running simulator."""
+    *seeded* holds each hotel with its own single-enterprise access token.
+    """
     lines = [
         f"Mews voucher simulator at {sim.base_url}",
         f"ClientToken:  {sim.client_token}",
         f"AccessToken:  {sim.access_token}  (portfolio: every enterprise)",
     ]
-    for number, enterprise in enumerate(seeded, start=1):
+    for number, (hotel, access_token) in enumerate(seeded, start=1):
         lines += [
-            f"Enterprise {number}: {enterprise.enterprise_id}",
-            f"  AccessToken: {enterprise.access_token}  (this enterprise only)",
-            f"  ServiceId:   {enterprise.service_id}",
-            f"  RateIds:     {', '.join(map(str, enterprise.rate_ids))}",
-            f"  CompanyId:   {enterprise.company_id}",
+            f"Enterprise {number}: {hotel.enterprise_id}",
+            f"  AccessToken: {access_token}  (this enterprise only)",
+            f"  ServiceId:   {hotel.service_id}",
+            f"  RateIds:     {', '.join(map(str, hotel.rate_ids))}",
+            f"  CompanyId:   {hotel.company_id}",
         ]
     return "\n".join(lines)
 
@@ -99,7 +66,8 @@ async def serve(
         host=host,
         port=port,
     ) as sim:
-        seeded = seed_enterprises(sim, enterprises)
+        hotels = [sim.add_hotel(f"Hotel {n}") for n in range(1, enterprises + 1)]
+        seeded = [(hotel, sim.add_access_token([hotel.enterprise_id])) for hotel in hotels]
         print(describe(sim, seeded), file=out or sys.stdout, flush=True)
         await (stop or asyncio.Event()).wait()
 
