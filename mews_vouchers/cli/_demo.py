@@ -5,13 +5,7 @@ so the run is short, and is seeded with hotels (each with a service, two rates a
 company).  Then, through the public SDK only, the demo adds vouchers built from the
 templates shipped in ``data/sample_vouchers.jsonl``, one voucher code per voucher, lists
 everything back across the hotels, renames a slice, deletes a slice, checks the
-simulator's state, and prints what each step cost.
-
-Each template line holds ``Name``, ``Type``, ``Code`` (the stem of the voucher codes),
-``Rates`` (how many of the hotel's rates to assign) and optionally an occupiable
-interval.  Voucher *i* of hotel *h* is built from template ``(i + h) % len(templates)``,
-with the external identifier ``demo-h<h>-<i>``: that identifier is what makes an add
-whose outcome is unknown resolvable, so every voucher ends up existing exactly once.
+simulator's state, and prints what each step cost.  What it writes is in ``_demo_plan``.
 """
 
 from __future__ import annotations
@@ -20,14 +14,11 @@ import argparse
 import sys
 import time
 import uuid
-from collections import Counter
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from importlib import resources
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 import anyio
 import attrs
-import orjson
 from rich.console import Console
 
 # The public SDK only, as a user's job would: the package's own names.
@@ -42,18 +33,31 @@ from .. import (
     VoucherCode,
     VoucherCodeParameters,
     VoucherParameters,
-    VoucherType,
     VoucherUpdate,
     __version__,
 )
 from .._constants import DEFAULT_TIMEOUT, MAX_PAGE_SIZE
 from ._common import EXIT_FAILED, EXIT_OK, Ui, error
+from ._demo_plan import (
+    DELETE_EVERY,
+    DELETE_OFFSET,
+    RENAME_EVERY,
+    RENAMED_SUFFIX,
+    Hotel,
+    HotelState,
+    code_value,
+    load_templates,
+    plan_vouchers,
+    seed_hotels,
+    spread,
+    verify,
+)
 from ._progress import Bar, Bars
 from ._report import Report, Step
 
 if TYPE_CHECKING:
     # Loaded when the demo runs: the other commands start faster without the simulator.
-    from ..testing import MewsSimulator
+    pass
 
 P = TypeVar("P")
 R = TypeVar("R")
@@ -68,18 +72,11 @@ DEFAULT_RATE_LIMIT: Final = RateLimit(40, 3.0)
 # limit and the concurrency to show.
 DEFAULT_CHUNK_SIZE: Final = 200
 PAGE_SIZE: Final = MAX_PAGE_SIZE // 2
-# Every RENAME_EVERY-th voucher is renamed and every DELETE_EVERY-th (offset, so the two
-# slices never meet) deleted: 10% and 5%.
-RENAME_EVERY: Final = 10
-DELETE_EVERY: Final = 20
-DELETE_OFFSET: Final = RENAME_EVERY // 2
-RENAMED_SUFFIX: Final = " (renewed)"
 # With faults on, a slow answer should become a client timeout (the simulator's slow
 # fault waits 2 s), the hardest case for exactly-once: the add was applied, unseen.
 FAULTS_TIMEOUT: Final = 1.0
 # Rounds of sending the items that failed (after looking them up, for adds).
 SETTLE_ROUNDS: Final = 3
-SAMPLE: Final = "sample_vouchers.jsonl"
 
 DESCRIPTION: Final = """\
 Run the project's main job on an embedded simulator: add vouchers to several hotels
@@ -89,93 +86,6 @@ what each step cost: requests, 429s, retries and time. --faults makes the simula
 fail requests on purpose so that retries and the exactly-once rule can be seen at
 work; any item that still fails is reported and the exit status is 1.
 """
-
-
-@attrs.frozen(kw_only=True)
-class Template:
-    """One voucher template of the sample file."""
-
-    name: str
-    type: VoucherType
-    code: str
-    rates: int = 0
-    start: str | None = None
-    end: str | None = None
-
-
-def load_templates() -> list[Template]:
-    """Read the voucher templates shipped in the package."""
-    text = resources.files(__package__).joinpath("data", SAMPLE).read_text(encoding="utf-8")
-    templates = []
-    for line in text.splitlines():
-        if line.strip():
-            raw = orjson.loads(line)
-            templates.append(
-                Template(
-                    name=raw["Name"],
-                    type=VoucherType(raw["Type"]),
-                    code=raw["Code"],
-                    rates=raw.get("Rates", 0),
-                    start=raw.get("OccupiableIntervalStartUtc"),
-                    end=raw.get("OccupiableIntervalEndUtc"),
-                )
-            )
-    return templates
-
-
-@attrs.frozen(kw_only=True)
-class Hotel:
-    """One seeded enterprise and what its vouchers refer to."""
-
-    number: int
-    enterprise_id: uuid.UUID
-    service_id: uuid.UUID
-    rate_ids: tuple[uuid.UUID, ...]
-    company_id: uuid.UUID
-
-
-def seed_hotels(sim: MewsSimulator, count: int) -> list[Hotel]:
-    """Add *count* hotels, each with a service, two rates and a company."""
-    hotels = []
-    for number in range(1, count + 1):
-        seeded = sim.add_hotel(f"Hotel {number}")
-        hotels.append(
-            Hotel(
-                number=number,
-                enterprise_id=seeded.enterprise_id,
-                service_id=seeded.service_id,
-                rate_ids=seeded.rate_ids,
-                company_id=seeded.company_id,
-            )
-        )
-    return hotels
-
-
-def plan_vouchers(
-    hotel: Hotel, templates: Sequence[Template], count: int
-) -> list[VoucherParameters]:
-    """Expand the templates into *count* vouchers for *hotel*, the same every run."""
-    params = []
-    for i in range(count):
-        t = templates[(i + hotel.number) % len(templates)]
-        params.append(
-            VoucherParameters(
-                service_id=hotel.service_id,
-                name=f"{t.name} #{i + 1}",
-                type=t.type,
-                company_id=None if t.type is VoucherType.PUBLIC else hotel.company_id,
-                assigned_rate_ids=hotel.rate_ids[: t.rates] or None,
-                occupiable_interval_start_utc=t.start,
-                occupiable_interval_end_utc=t.end,
-                external_identifier=f"demo-h{hotel.number}-{i + 1:06d}",
-            )
-        )
-    return params
-
-
-def code_value(template: Template, hotel: Hotel, i: int) -> str:
-    """Return the code of voucher *i* of *hotel*: unique in the hotel, as the API requires."""
-    return f"{template.code}-{hotel.number}{i + 1:06d}"
 
 
 # --- exactly once ----------------------------------------------------------------------------
@@ -323,23 +233,6 @@ async def for_each_hotel(
 # --- the run ---------------------------------------------------------------------------------
 
 
-@attrs.define
-class HotelState:
-    """What the demo knows of one hotel's vouchers as it goes."""
-
-    hotel: Hotel
-    params: list[VoucherParameters]
-    templates: list[Template]
-    vouchers: list[Voucher | None] = attrs.field(factory=list)
-    deleted: set[uuid.UUID] = attrs.field(factory=set)
-    renamed: set[uuid.UUID] = attrs.field(factory=set)
-    failed: list[str] = attrs.field(factory=list)
-
-
-def _spread(total: int, parts: int) -> list[int]:
-    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
-
-
 async def demo_command(args: argparse.Namespace, ui: Ui) -> int:
     """Run the demo; exit status 1 if any item failed or the final check found a problem."""
     from ..testing import MewsSimulator
@@ -348,7 +241,7 @@ async def demo_command(args: argparse.Namespace, ui: Ui) -> int:
     limit: RateLimit | None = args.rate_limit or None
     async with MewsSimulator(rate_limit=limit, fault_rate=args.faults, seed=args.seed) as sim:
         hotels = seed_hotels(sim, args.hotels)
-        counts = _spread(args.vouchers, args.hotels)
+        counts = spread(args.vouchers, args.hotels)
         states = {
             h.number: HotelState(
                 hotel=h,
@@ -373,7 +266,7 @@ async def demo_command(args: argparse.Namespace, ui: Ui) -> int:
             with ui.bars() as bars:
                 await _run_steps(client, report, bars, hotels, states)
         wall = time.perf_counter() - started
-        problems = report.problems + _verify(sim, states)
+        problems = report.problems + verify(sim, states)
 
     # soft_wrap: sentences are not cut at 80 columns when stdout is no terminal.
     out = Console(soft_wrap=True)
@@ -584,35 +477,3 @@ async def _update_and_delete(
             state.failed += _describe(hotel, "deleting vouchers", settled)
 
         await for_each_hotel(hotels, delete)
-
-
-def _verify(sim: MewsSimulator, states: dict[int, HotelState]) -> list[str]:
-    """Check the simulator's state against what the run did; return what is wrong."""
-    problems = []
-    for number, state in states.items():
-        stored = sim.vouchers(state.hotel.enterprise_id)
-        by_external = Counter(v["ExternalIdentifier"] for v in stored)
-        repeated = [e for e, n in by_external.items() if n > 1]
-        if repeated:
-            problems.append(
-                f"hotel {number}: {len(repeated)} external identifiers exist more than once, "
-                f"e.g. {repeated[0]}"
-            )
-        expected = {str(v.id) for v in state.vouchers if v is not None}
-        stored_ids = {v["Id"] for v in stored}
-        if stored_ids != expected:
-            problems.append(
-                f"hotel {number}: {len(stored_ids - expected)} unexpected and "
-                f"{len(expected - stored_ids)} missing vouchers"
-            )
-        active = {v["Id"] for v in stored if v["IsActive"]}
-        deleted = {str(i) for i in state.deleted}
-        if active & deleted or (expected - deleted) - active:
-            problems.append(f"hotel {number}: deletions do not match")
-        names = {v["Id"]: v["Name"] for v in stored}
-        if any(not names.get(str(i), "").endswith(RENAMED_SUFFIX) for i in state.renamed):
-            problems.append(f"hotel {number}: renames do not match")
-        codes = Counter(c["VoucherId"] for c in sim.voucher_codes(state.hotel.enterprise_id))
-        if any(n > 1 for n in codes.values()):
-            problems.append(f"hotel {number}: a voucher has more than one code")
-    return problems

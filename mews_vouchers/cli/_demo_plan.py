@@ -1,0 +1,168 @@
+"""What the demo writes: the templates, each hotel's vouchers and codes, and the check.
+
+Each template line holds ``Name``, ``Type``, ``Code`` (the stem of the voucher codes),
+``Rates`` (how many of the hotel's rates to assign) and optionally an occupiable
+interval.  Voucher *i* of hotel *h* is built from template ``(i + h) % len(templates)``,
+with the external identifier ``demo-h<h>-<i>``: that identifier is what makes an add
+whose outcome is unknown resolvable, so every voucher ends up existing exactly once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from importlib import resources
+from typing import TYPE_CHECKING, Final
+
+import attrs
+import orjson
+
+from .. import Voucher, VoucherParameters, VoucherType
+
+if TYPE_CHECKING:
+    from ..testing import MewsSimulator
+
+# Every RENAME_EVERY-th voucher is renamed and every DELETE_EVERY-th (offset, so the two
+# slices never meet) deleted: 10% and 5%.
+RENAME_EVERY: Final = 10
+DELETE_EVERY: Final = 20
+DELETE_OFFSET: Final = RENAME_EVERY // 2
+RENAMED_SUFFIX: Final = " (renewed)"
+SAMPLE: Final = "sample_vouchers.jsonl"
+
+
+@attrs.frozen(kw_only=True)
+class Template:
+    """One voucher template of the sample file."""
+
+    name: str
+    type: VoucherType
+    code: str
+    rates: int = 0
+    start: str | None = None
+    end: str | None = None
+
+
+def load_templates() -> list[Template]:
+    """Read the voucher templates shipped in the package."""
+    text = resources.files(__package__).joinpath("data", SAMPLE).read_text(encoding="utf-8")
+    templates = []
+    for line in text.splitlines():
+        if line.strip():
+            raw = orjson.loads(line)
+            templates.append(
+                Template(
+                    name=raw["Name"],
+                    type=VoucherType(raw["Type"]),
+                    code=raw["Code"],
+                    rates=raw.get("Rates", 0),
+                    start=raw.get("OccupiableIntervalStartUtc"),
+                    end=raw.get("OccupiableIntervalEndUtc"),
+                )
+            )
+    return templates
+
+
+@attrs.frozen(kw_only=True)
+class Hotel:
+    """One seeded enterprise and what its vouchers refer to."""
+
+    number: int
+    enterprise_id: uuid.UUID
+    service_id: uuid.UUID
+    rate_ids: tuple[uuid.UUID, ...]
+    company_id: uuid.UUID
+
+
+def seed_hotels(sim: MewsSimulator, count: int) -> list[Hotel]:
+    """Add *count* hotels, each with a service, two rates and a company."""
+    hotels = []
+    for number in range(1, count + 1):
+        seeded = sim.add_hotel(f"Hotel {number}")
+        hotels.append(
+            Hotel(
+                number=number,
+                enterprise_id=seeded.enterprise_id,
+                service_id=seeded.service_id,
+                rate_ids=seeded.rate_ids,
+                company_id=seeded.company_id,
+            )
+        )
+    return hotels
+
+
+def plan_vouchers(
+    hotel: Hotel, templates: Sequence[Template], count: int
+) -> list[VoucherParameters]:
+    """Expand the templates into *count* vouchers for *hotel*, the same every run."""
+    params = []
+    for i in range(count):
+        t = templates[(i + hotel.number) % len(templates)]
+        params.append(
+            VoucherParameters(
+                service_id=hotel.service_id,
+                name=f"{t.name} #{i + 1}",
+                type=t.type,
+                company_id=None if t.type is VoucherType.PUBLIC else hotel.company_id,
+                assigned_rate_ids=hotel.rate_ids[: t.rates] or None,
+                occupiable_interval_start_utc=t.start,
+                occupiable_interval_end_utc=t.end,
+                external_identifier=f"demo-h{hotel.number}-{i + 1:06d}",
+            )
+        )
+    return params
+
+
+def code_value(template: Template, hotel: Hotel, i: int) -> str:
+    """Return the code of voucher *i* of *hotel*: unique in the hotel, as the API requires."""
+    return f"{template.code}-{hotel.number}{i + 1:06d}"
+
+
+@attrs.define
+class HotelState:
+    """What the demo knows of one hotel's vouchers as it goes."""
+
+    hotel: Hotel
+    params: list[VoucherParameters]
+    templates: list[Template]
+    vouchers: list[Voucher | None] = attrs.field(factory=list)
+    deleted: set[uuid.UUID] = attrs.field(factory=set)
+    renamed: set[uuid.UUID] = attrs.field(factory=set)
+    failed: list[str] = attrs.field(factory=list)
+
+
+def spread(total: int, parts: int) -> list[int]:
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+def verify(sim: MewsSimulator, states: dict[int, HotelState]) -> list[str]:
+    """Check the simulator's state against what the run did; return what is wrong."""
+    problems = []
+    for number, state in states.items():
+        stored = sim.vouchers(state.hotel.enterprise_id)
+        by_external = Counter(v["ExternalIdentifier"] for v in stored)
+        repeated = [e for e, n in by_external.items() if n > 1]
+        if repeated:
+            problems.append(
+                f"hotel {number}: {len(repeated)} external identifiers exist more than once, "
+                f"e.g. {repeated[0]}"
+            )
+        expected = {str(v.id) for v in state.vouchers if v is not None}
+        stored_ids = {v["Id"] for v in stored}
+        if stored_ids != expected:
+            problems.append(
+                f"hotel {number}: {len(stored_ids - expected)} unexpected and "
+                f"{len(expected - stored_ids)} missing vouchers"
+            )
+        active = {v["Id"] for v in stored if v["IsActive"]}
+        deleted = {str(i) for i in state.deleted}
+        if active & deleted or (expected - deleted) - active:
+            problems.append(f"hotel {number}: deletions do not match")
+        names = {v["Id"]: v["Name"] for v in stored}
+        if any(not names.get(str(i), "").endswith(RENAMED_SUFFIX) for i in state.renamed):
+            problems.append(f"hotel {number}: renames do not match")
+        codes = Counter(c["VoucherId"] for c in sim.voucher_codes(state.hotel.enterprise_id))
+        if any(n > 1 for n in codes.values()):
+            problems.append(f"hotel {number}: a voucher has more than one code")
+    return problems
