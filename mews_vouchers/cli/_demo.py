@@ -11,11 +11,13 @@ simulator's state, and prints what each step cost.  What it writes is in ``_demo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Hashable, Sequence
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from typing import Any, Final, Generic, TypeVar
 
 import anyio
 import attrs
@@ -43,25 +45,16 @@ from ._demo_plan import (
     DELETE_OFFSET,
     RENAME_EVERY,
     RENAMED_SUFFIX,
-    Hotel,
     HotelState,
-    code_value,
     load_templates,
-    plan_vouchers,
-    seed_hotels,
     spread,
     verify,
 )
 from ._progress import Bar, Bars
-from ._report import Report, Step
-
-if TYPE_CHECKING:
-    # Loaded when the demo runs: the other commands start faster without the simulator.
-    pass
+from ._report import Report
 
 P = TypeVar("P")
 R = TypeVar("R")
-K = TypeVar("K", bound=Hashable)
 
 DEFAULT_HOTELS: Final = 5
 DEFAULT_VOUCHERS: Final = 10_000
@@ -75,8 +68,8 @@ PAGE_SIZE: Final = MAX_PAGE_SIZE // 2
 # With faults on, a slow answer should become a client timeout (the simulator's slow
 # fault waits 2 s), the hardest case for exactly-once: the add was applied, unseen.
 FAULTS_TIMEOUT: Final = 1.0
-# Rounds of sending the items that failed (after looking them up, for adds).
-SETTLE_ROUNDS: Final = 3
+RESENDS: Final = 3
+"""How many times the items refused (for an update or a delete: failed) are sent again."""
 
 DESCRIPTION: Final = """\
 Run the project's main job on an embedded simulator: add vouchers to several hotels
@@ -88,146 +81,81 @@ work; any item that still fails is reported and the exit status is 1.
 """
 
 
-# --- exactly once ----------------------------------------------------------------------------
+# --- sending ---------------------------------------------------------------------------------
 
-Send = Callable[[list[P], Bar], Awaitable[Sequence[R] | None]]
+Send = Callable[[list[P]], Awaitable[Sequence[R | None]]]
+Lookup = Callable[[list[P]], Awaitable[Sequence[R | None]]]
 
 
 @attrs.define
-class Settled(Generic[R]):
-    """The outcome of :func:`settle`: results aligned with the items, and what still failed."""
+class Sent(Generic[R]):
+    """What became of the items of one write: a result each (None: failed), and why not."""
 
     results: list[R | None]
-    failures: list[ChunkFailure[Any]] = attrs.field(factory=list)
+    failures: list[tuple[list[int], ChunkFailure[Any]]] = attrs.field(factory=list)
+    """The failures not sent again, each with the positions of its items."""
+    found: int = 0
+    """How many items in doubt were found applied by a lookup."""
 
     @property
     def failed(self) -> int:
-        """Return how many items failed for good."""
-        return sum(len(f.indices) for f in self.failures)
+        """Return how many items have no result."""
+        return sum(1 for result in self.results if result is None)
+
+    def describe(self, number: int, what: str) -> list[str]:
+        """Return a line for each failure that still leaves items without a result."""
+        lines = []
+        for positions, f in self.failures:
+            left = sum(1 for i in positions if self.results[i] is None)
+            if left:
+                doubt = " (ambiguous: they may have been applied)" if f.ambiguous else ""
+                lines.append(f"hotel {number}: {what}: {left:,} items failed{doubt}: {f.error}")
+        return lines
 
 
-async def settle(
-    items: list[P],
+async def send_all(
+    items: Sequence[P],
     send: Send[P, R],
-    bar: Bar,
     *,
-    key: Callable[[P], K] | None = None,
-    lookup: Callable[[list[P]], Awaitable[dict[K, R]]] | None = None,
-    report: Report,
-) -> Settled[R]:
-    """Send *items*, then give the ones that failed a few more rounds, never applying one twice.
+    idempotent: bool,
+    lookup: Lookup[P, R] | None = None,
+) -> Sent[R]:
+    """Send *items* through the SDK, then send again what failed, RESENDS times at most.
 
-    With *lookup*, the failed items are first looked up by their natural *key* (an
-    external identifier, a code value): those found were applied after all, and only the
-    missing ones are sent again.  Without it the write must be idempotent (an update, a
-    delete) and the failed items are simply sent again.  This is what rerunning the
-    command line with a failures file does, done in place.
+    The SDK settles an add of unknown outcome itself, looking it up by external
+    identifier (codes: by voucher and value); what it reports failed was refused (not
+    applied, so safe to send again) or is left in doubt.  An update or a delete is
+    idempotent and sent again either way; an add in doubt never is: *lookup*, when
+    given, finds those that were applied (as ``add --skip-existing`` would).
     """
-    results: list[R | None] = [None] * len(items)
-    # The last failure of each item still failing: (error, ambiguous).
-    failing: dict[int, tuple[MewsError, bool]] = {}
-    to_send = list(range(len(items)))
-    doubtful: list[int] = []  # may have been applied: never re-sent before a lookup
-    for _ in range(SETTLE_ROUNDS):
-        refused: list[int] = []
-        if to_send:
-            failed_now = await _send_round(items, to_send, send, bar, results, failing)
-            refused = [i for i in failed_now if not failing[i][1]]
-            doubtful += [i for i in failed_now if failing[i][1]]
-        if lookup is None or key is None:
-            # An idempotent write: whatever its outcome, sending it again is safe.
-            to_send, doubtful = sorted(refused + doubtful), []
-        elif doubtful:
-            try:
-                found = await lookup([items[i] for i in doubtful])
-            except MewsError:
-                to_send = refused  # look the doubtful ones up again next round
-                continue
-            missing = []
-            for i in doubtful:
-                results[i] = found.get(key(items[i]))
-                if results[i] is None:
-                    missing.append(i)
-                    # Known now not to have been applied.
-                    failing[i] = (failing[i][0], False)
-                else:
-                    del failing[i]
-            bar(len(doubtful) - len(missing))
-            report.resolved += len(doubtful) - len(missing)
-            to_send, doubtful = sorted(refused + missing), []
-        else:
-            to_send = refused
-        if not to_send and not doubtful:
+    sent: Sent[R] = Sent([None] * len(items))
+    pending = list(range(len(items)))
+    for round_ in range(RESENDS + 1):
+        try:
+            done = await send([items[i] for i in pending])
+            failures: list[ChunkFailure[Any]] = []
+        except BulkOperationError as exc:
+            done, failures = exc.results, exc.failures
+        for i, result in zip(pending, done, strict=True):
+            sent.results[i] = result
+        again = []
+        for f in failures:
+            positions = [pending[j] for j in f.indices]
+            if round_ < RESENDS and (idempotent or not f.ambiguous):
+                again += positions
+            else:
+                sent.failures.append((positions, f))
+        if not again:
             break
-    return Settled(results, _regroup(items, failing))
-
-
-async def _send_round(
-    items: list[P],
-    indices: list[int],
-    send: Send[P, R],
-    bar: Bar,
-    results: list[R | None],
-    failing: dict[int, tuple[MewsError, bool]],
-) -> list[int]:
-    """Send the items at *indices*; record results and failures; return the failed indices."""
-    try:
-        done = await send([items[i] for i in indices], bar)
-    except BulkOperationError as exc:
-        for i, result in zip(indices, exc.results, strict=True):
-            results[i] = result
-            failing.pop(i, None)
-        for f in exc.failures:
-            for j in f.indices:
-                failing[indices[j]] = (f.error, f.ambiguous)
-        return [indices[j] for j in exc.failed_indices]
-    for n, i in enumerate(indices):
-        results[i] = None if done is None else done[n]
-        failing.pop(i, None)
-    return []
-
-
-def _regroup(items: list[P], failing: dict[int, tuple[MewsError, bool]]) -> list[ChunkFailure[Any]]:
-    """Group the items still failing by the failure they met."""
-    groups: dict[tuple[int, bool], list[int]] = {}
-    errors: dict[int, MewsError] = {}
-    for i in sorted(failing):
-        error, ambiguous = failing[i]
-        errors[id(error)] = error
-        groups.setdefault((id(error), ambiguous), []).append(i)
-    return [
-        ChunkFailure(
-            indices=indices,
-            items=[items[i] for i in indices],
-            error=errors[error_id],
-            ambiguous=ambiguous,
-        )
-        for (error_id, ambiguous), indices in groups.items()
-    ]
-
-
-def _describe(hotel: Hotel, what: str, settled: Settled[Any]) -> list[str]:
-    return [
-        f"hotel {hotel.number}: {what}: {len(f.indices):,} items failed"
-        + (" (ambiguous: they may have been applied)" if f.ambiguous else "")
-        + f": {f.error}"
-        for f in settled.failures
-    ]
-
-
-async def for_each_hotel(
-    hotels: Sequence[Hotel], work: Callable[[Hotel], Awaitable[R]]
-) -> dict[int, R]:
-    """Run *work* for every hotel concurrently; return the results by hotel number."""
-    results: dict[int, R] = {}
-
-    async def run(hotel: Hotel) -> None:
-        results[hotel.number] = await work(hotel)
-
-    async with anyio.create_task_group() as tg:
-        for hotel in hotels:
-            tg.start_soon(run, hotel)
-    return results
+        pending = sorted(again)
+    doubtful = [i for positions, f in sent.failures if f.ambiguous for i in positions]
+    if lookup is not None and doubtful:
+        with contextlib.suppress(MewsError):  # then they stay reported as in doubt
+            found = await lookup([items[i] for i in doubtful])
+            for i, result in zip(doubtful, found, strict=True):
+                sent.results[i] = result
+            sent.found = sum(1 for result in found if result is not None)
+    return sent
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -235,21 +163,16 @@ async def for_each_hotel(
 
 async def demo_command(args: argparse.Namespace, ui: Ui) -> int:
     """Run the demo; exit status 1 if any item failed or the final check found a problem."""
+    # Loaded when the demo runs: the other commands start faster without the simulator.
     from ..testing import MewsSimulator
 
     templates = load_templates()
     limit: RateLimit | None = args.rate_limit or None
     async with MewsSimulator(rate_limit=limit, fault_rate=args.faults, seed=args.seed) as sim:
-        hotels = seed_hotels(sim, args.hotels)
-        counts = spread(args.vouchers, args.hotels)
-        states = {
-            h.number: HotelState(
-                hotel=h,
-                params=plan_vouchers(h, templates, n),
-                templates=[templates[(i + h.number) % len(templates)] for i in range(n)],
-            )
-            for h, n in zip(hotels, counts, strict=True)
-        }
+        states = [
+            HotelState.plan(number, sim.add_hotel(f"Hotel {number}"), templates, count)
+            for number, count in enumerate(spread(args.vouchers, args.hotels), start=1)
+        ]
         client = MewsClient(
             client_token=sim.client_token,
             access_token=sim.access_token,
@@ -264,7 +187,7 @@ async def demo_command(args: argparse.Namespace, ui: Ui) -> int:
         async with client:
             report = Report(client)
             with ui.bars() as bars:
-                await _run_steps(client, report, bars, hotels, states)
+                await _Steps(client, report, bars, states).run()
         wall = time.perf_counter() - started
         problems = report.problems + verify(sim, states)
 
@@ -273,7 +196,7 @@ async def demo_command(args: argparse.Namespace, ui: Ui) -> int:
     out.print(report.table())
     limit_text = "none" if limit is None else f"{limit.requests} per {limit.per_seconds:g} s"
     out.print(
-        f"{len(hotels)} hotels, {args.vouchers:,} vouchers; rate limit {limit_text} "
+        f"{len(states)} hotels, {args.vouchers:,} vouchers; rate limit {limit_text} "
         f"(simulator and client); faults {args.faults:.0%}; seed {args.seed}; "
         f"wall time {wall:.1f} s."
     )
@@ -281,10 +204,10 @@ async def demo_command(args: argparse.Namespace, ui: Ui) -> int:
     if chunks or report.resolved:
         out.print(
             "Writes of unknown outcome settled by looking them up: "
-            f"{chunks:,} add chunks by the SDK (external identifiers), "
-            f"{report.resolved:,} items by the demo's retry rounds."
+            f"{chunks:,} add chunks by the SDK, "
+            f"{report.resolved:,} vouchers by the demo (find_by_external_identifiers)."
         )
-    failed = [line for state in states.values() for line in state.failed]
+    failed = [line for state in states for line in state.failed]
     for line in failed:
         print(f"mews-vouchers: {line}", file=sys.stderr)
     for problem in problems:
@@ -302,178 +225,170 @@ async def demo_command(args: argparse.Namespace, ui: Ui) -> int:
     return EXIT_OK
 
 
-async def _run_steps(
-    client: MewsClient,
-    report: Report,
-    bars: Bars,
-    hotels: Sequence[Hotel],
-    states: dict[int, HotelState],
-) -> None:
-    total = sum(len(s.params) for s in states.values())
+@attrs.frozen
+class _Steps:
+    """The demo's steps, each over every hotel at once, through one client."""
 
-    with report.step("Add vouchers") as step:
-        bar = bars.bar("Adding vouchers", total)
+    client: MewsClient
+    report: Report
+    bars: Bars
+    states: list[HotelState]
 
-        async def add(hotel: Hotel) -> None:
-            state = states[hotel.number]
-            eid = hotel.enterprise_id
+    async def run(self) -> None:
+        """Run every step in turn."""
+        await self.add_vouchers()
+        await self.add_codes()
+        await self.list_all()
+        await self.rename()
+        await self.delete()
 
-            async def send(items: list[VoucherParameters], bar: Bar) -> list[Voucher]:
-                return await client.vouchers.add(items, enterprise_id=eid, on_progress=bar)
+    async def write(
+        self,
+        name: str,
+        doing: str,
+        items: Callable[[HotelState], Sequence[P]],
+        send: Callable[[HotelState, Bar], Send[P, R]],
+        *,
+        idempotent: bool,
+        lookup: Callable[[HotelState], Lookup[P, R]] | None = None,
+    ) -> dict[int, Sent[R]]:
+        """Measure one write step: each hotel's *items*, sent concurrently by *send*."""
+        work = {state.number: items(state) for state in self.states}
+        sent: dict[int, Sent[R]] = {}
+        with self.report.step(name) as step:
+            step.items = sum(len(w) for w in work.values())
+            bar = self.bars.bar(doing, step.items)
 
-            async def lookup(items: list[VoucherParameters]) -> dict[Any, Voucher]:
-                found = await client.vouchers.get_all(
-                    service_ids=[hotel.service_id],
-                    enterprise_ids=[eid],
-                    external_identifiers=[str(p.external_identifier) for p in items],
-                    activity_states=[ActivityState.ACTIVE],
+            async def run(state: HotelState) -> None:
+                sent[state.number] = outcome = await send_all(
+                    work[state.number],
+                    send(state, bar),
+                    idempotent=idempotent,
+                    lookup=None if lookup is None else lookup(state),
                 )
-                return {(v.service_id, v.external_identifier): v for v in found.vouchers}
+                bar(outcome.found)
+                self.report.resolved += outcome.found
 
-            settled = await settle(
-                state.params,
-                send,
-                bar,
-                key=lambda p: (p.service_id, p.external_identifier),
-                lookup=lookup,
-                report=report,
+            async with anyio.create_task_group() as tg:
+                for state in self.states:
+                    tg.start_soon(run, state)
+            for state in self.states:
+                step.failed += sent[state.number].failed
+                state.failed += sent[state.number].describe(state.number, doing.lower())
+        return sent
+
+    async def add_vouchers(self) -> None:
+        """Add each hotel's vouchers; find those whose add stayed in doubt."""
+
+        def send(state: HotelState, bar: Bar) -> Send[VoucherParameters, Voucher]:
+            return partial(
+                self.client.vouchers.add, enterprise_id=state.hotel.enterprise_id, on_progress=bar
             )
-            state.vouchers = settled.results
-            step.failed += settled.failed
-            state.failed += _describe(hotel, "adding vouchers", settled)
 
-        step.items = total
-        await for_each_hotel(hotels, add)
+        def lookup(state: HotelState) -> Lookup[VoucherParameters, Voucher]:
+            async def find(items: list[VoucherParameters]) -> list[Voucher | None]:
+                keys = [(p.service_id, str(p.external_identifier)) for p in items]
+                found = await self.client.vouchers.find_by_external_identifiers(
+                    [identifier for _, identifier in keys],
+                    service_ids=[state.hotel.service_id],
+                    enterprise_id=state.hotel.enterprise_id,
+                )
+                return [found.get(key) for key in keys]
 
-    with report.step("Add voucher codes") as step:
-        added = sum(1 for s in states.values() for v in s.vouchers if v is not None)
-        bar = bars.bar("Adding voucher codes", added)
+            return find
 
-        async def add_codes(hotel: Hotel) -> None:
-            state = states[hotel.number]
-            eid = hotel.enterprise_id
-            params = [
-                VoucherCodeParameters(voucher_id=v.id, value=code_value(t, hotel, i))
-                for i, (v, t) in enumerate(zip(state.vouchers, state.templates, strict=True))
+        sent = await self.write(
+            "Add vouchers",
+            "Adding vouchers",
+            lambda state: state.params,
+            send,
+            idempotent=False,
+            lookup=lookup,
+        )
+        for state in self.states:
+            state.vouchers = sent[state.number].results
+
+    async def add_codes(self) -> None:
+        """Add one code to each voucher added."""
+
+        def codes(state: HotelState) -> list[VoucherCodeParameters]:
+            return [
+                VoucherCodeParameters(voucher_id=v.id, value=state.code_value(i))
+                for i, v in enumerate(state.vouchers)
                 if v is not None
             ]
 
-            async def send(items: list[VoucherCodeParameters], bar: Bar) -> list[VoucherCode]:
-                return await client.voucher_codes.add(items, enterprise_id=eid, on_progress=bar)
+        def send(state: HotelState, bar: Bar) -> Send[VoucherCodeParameters, VoucherCode]:
+            return partial(
+                self.client.voucher_codes.add,
+                enterprise_id=state.hotel.enterprise_id,
+                on_progress=bar,
+            )
 
-            async def lookup(items: list[VoucherCodeParameters]) -> dict[Any, VoucherCode]:
-                # A code's value is unique among the hotel's active codes: a natural key.
-                codes = await client.voucher_codes.get_all(
-                    voucher_ids=[p.voucher_id for p in items], enterprise_ids=[eid]
+        await self.write("Add voucher codes", "Adding voucher codes", codes, send, idempotent=False)
+
+    async def list_all(self) -> None:
+        """List every active voucher of every hotel at once, and check the listing."""
+        with self.report.step("List all (getAll)") as step:
+            bar = self.bars.bar("Listing vouchers", None)
+            try:
+                result = await self.client.vouchers.get_all(
+                    service_ids=[s.hotel.service_id for s in self.states],
+                    enterprise_ids=[s.hotel.enterprise_id for s in self.states],
+                    activity_states=[ActivityState.ACTIVE],
                 )
-                return {(c.voucher_id, c.value): c for c in codes if c.is_active}
-
-            settled = await settle(
-                params,
-                send,
-                bar,
-                key=lambda p: (p.voucher_id, p.value),
-                lookup=lookup,
-                report=report,
+            except MewsError as exc:
+                # A read that failed for good (its retries spent): say so, and go on writing.
+                self.report.problems.append(f"listing failed: {exc}")
+                bar.finish(0)
+                return
+            step.items = len(result.vouchers)
+            bar.finish(step.items)
+        listed = {v.id for v in result.vouchers}
+        added = {v.id for s in self.states for v in s.vouchers if v is not None}
+        if listed != added:
+            self.report.problems.append(
+                f"getAll listed {len(listed - added):,} vouchers not added and missed "
+                f"{len(added - listed):,} added ones"
             )
-            step.failed += settled.failed
-            state.failed += _describe(hotel, "adding voucher codes", settled)
 
-        step.items = added
-        await for_each_hotel(hotels, add_codes)
+    async def rename(self) -> None:
+        """Rename every RENAME_EVERY-th voucher."""
 
-    with report.step("List all (getAll)") as step:
-        bar = bars.bar("Listing vouchers", None)
-        try:
-            result = await client.vouchers.get_all(
-                service_ids=[h.service_id for h in hotels],
-                enterprise_ids=[h.enterprise_id for h in hotels],
-                activity_states=[ActivityState.ACTIVE],
-            )
-        except MewsError as exc:
-            # A read that failed for good (its retries spent): say so, and go on writing.
-            report.problems.append(f"listing failed: {exc}")
-            bar.finish(0)
-        else:
-            _check_listing(report, step, bar, result.vouchers, states)
-
-    await _update_and_delete(client, report, bars, hotels, states)
-
-
-def _check_listing(
-    report: Report,
-    step: Step,
-    bar: Bar,
-    vouchers: Sequence[Voucher],
-    states: dict[int, HotelState],
-) -> None:
-    """Check that getAll returned every voucher added, and nothing else."""
-    step.items = len(vouchers)
-    bar.finish(step.items)
-    listed = {v.id for v in vouchers}
-    added = {v.id for s in states.values() for v in s.vouchers if v is not None}
-    if listed != added:
-        report.problems.append(
-            f"getAll listed {len(listed - added):,} vouchers not added and missed "
-            f"{len(added - listed):,} added ones"
-        )
-
-
-async def _update_and_delete(
-    client: MewsClient,
-    report: Report,
-    bars: Bars,
-    hotels: Sequence[Hotel],
-    states: dict[int, HotelState],
-) -> None:
-    def picked(state: HotelState, every: int, offset: int) -> list[Voucher]:
-        return [v for i, v in enumerate(state.vouchers) if v is not None and i % every == offset]
-
-    renames = {n: picked(s, RENAME_EVERY, 0) for n, s in states.items()}
-    with report.step("Rename (update)") as step:
-        step.items = sum(len(r) for r in renames.values())
-        bar = bars.bar("Renaming vouchers", step.items)
-
-        async def rename(hotel: Hotel) -> None:
-            state = states[hotel.number]
-            updates = [
+        def updates(state: HotelState) -> list[VoucherUpdate]:
+            return [
                 VoucherUpdate(voucher_id=v.id, name=v.name + RENAMED_SUFFIX)
-                for v in renames[hotel.number]
+                for v in state.picked(RENAME_EVERY, 0)
             ]
 
-            async def send(items: list[VoucherUpdate], bar: Bar) -> list[Voucher]:
-                return await client.vouchers.update(
-                    items, enterprise_id=hotel.enterprise_id, on_progress=bar
-                )
+        def send(state: HotelState, bar: Bar) -> Send[VoucherUpdate, Voucher]:
+            return partial(
+                self.client.vouchers.update,
+                enterprise_id=state.hotel.enterprise_id,
+                on_progress=bar,
+            )
 
-            settled = await settle(updates, send, bar, report=report)
-            state.renamed = {
-                u.voucher_id for u, r in zip(updates, settled.results, strict=True) if r is not None
-            }
-            step.failed += settled.failed
-            state.failed += _describe(hotel, "renaming vouchers", settled)
+        sent = await self.write(
+            "Rename (update)", "Renaming vouchers", updates, send, idempotent=True
+        )
+        for state in self.states:
+            state.renamed = {v.id for v in sent[state.number].results if v is not None}
 
-        await for_each_hotel(hotels, rename)
+    async def delete(self) -> None:
+        """Delete every DELETE_EVERY-th voucher (never one renamed)."""
 
-    deletions = {n: picked(s, DELETE_EVERY, DELETE_OFFSET) for n, s in states.items()}
-    with report.step("Delete") as step:
-        step.items = sum(len(d) for d in deletions.values())
-        bar = bars.bar("Deleting vouchers", step.items)
+        def ids(state: HotelState) -> list[uuid.UUID]:
+            return [v.id for v in state.picked(DELETE_EVERY, DELETE_OFFSET)]
 
-        async def delete(hotel: Hotel) -> None:
-            state = states[hotel.number]
-            ids = [v.id for v in deletions[hotel.number]]
-
-            async def send(items: list[uuid.UUID], bar: Bar) -> list[uuid.UUID]:
-                await client.vouchers.delete(
-                    items, enterprise_id=hotel.enterprise_id, on_progress=bar
+        def send(state: HotelState, bar: Bar) -> Send[uuid.UUID, uuid.UUID]:
+            async def delete(items: list[uuid.UUID]) -> list[uuid.UUID]:
+                await self.client.vouchers.delete(
+                    items, enterprise_id=state.hotel.enterprise_id, on_progress=bar
                 )
                 return items
 
-            settled = await settle(ids, send, bar, report=report)
-            lost = {ids[i] for f in settled.failures for i in f.indices}
-            state.deleted = set(ids) - lost
-            step.failed += settled.failed
-            state.failed += _describe(hotel, "deleting vouchers", settled)
+            return delete
 
-        await for_each_hotel(hotels, delete)
+        sent = await self.write("Delete", "Deleting vouchers", ids, send, idempotent=True)
+        for state in self.states:
+            state.deleted = {i for i in sent[state.number].results if i is not None}

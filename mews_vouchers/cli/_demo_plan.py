@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Final
 
@@ -21,7 +21,8 @@ import orjson
 from .. import Voucher, VoucherParameters, VoucherType
 
 if TYPE_CHECKING:
-    from ..testing import MewsSimulator
+    # Loaded when the demo runs: the other commands start faster without the simulator.
+    from ..testing import Hotel, MewsSimulator
 
 # Every RENAME_EVERY-th voucher is renamed and every DELETE_EVERY-th (offset, so the two
 # slices never meet) deleted: 10% and 5%.
@@ -64,65 +65,11 @@ def load_templates() -> list[Template]:
     return templates
 
 
-@attrs.frozen(kw_only=True)
-class Hotel:
-    """One seeded enterprise and what its vouchers refer to."""
-
-    number: int
-    enterprise_id: uuid.UUID
-    service_id: uuid.UUID
-    rate_ids: tuple[uuid.UUID, ...]
-    company_id: uuid.UUID
-
-
-def seed_hotels(sim: MewsSimulator, count: int) -> list[Hotel]:
-    """Add *count* hotels, each with a service, two rates and a company."""
-    hotels = []
-    for number in range(1, count + 1):
-        seeded = sim.add_hotel(f"Hotel {number}")
-        hotels.append(
-            Hotel(
-                number=number,
-                enterprise_id=seeded.enterprise_id,
-                service_id=seeded.service_id,
-                rate_ids=seeded.rate_ids,
-                company_id=seeded.company_id,
-            )
-        )
-    return hotels
-
-
-def plan_vouchers(
-    hotel: Hotel, templates: Sequence[Template], count: int
-) -> list[VoucherParameters]:
-    """Expand the templates into *count* vouchers for *hotel*, the same every run."""
-    params = []
-    for i in range(count):
-        t = templates[(i + hotel.number) % len(templates)]
-        params.append(
-            VoucherParameters(
-                service_id=hotel.service_id,
-                name=f"{t.name} #{i + 1}",
-                type=t.type,
-                company_id=None if t.type is VoucherType.PUBLIC else hotel.company_id,
-                assigned_rate_ids=hotel.rate_ids[: t.rates] or None,
-                occupiable_interval_start_utc=t.start,
-                occupiable_interval_end_utc=t.end,
-                external_identifier=f"demo-h{hotel.number}-{i + 1:06d}",
-            )
-        )
-    return params
-
-
-def code_value(template: Template, hotel: Hotel, i: int) -> str:
-    """Return the code of voucher *i* of *hotel*: unique in the hotel, as the API requires."""
-    return f"{template.code}-{hotel.number}{i + 1:06d}"
-
-
 @attrs.define
 class HotelState:
-    """What the demo knows of one hotel's vouchers as it goes."""
+    """One seeded hotel (numbered from 1), its planned vouchers, and what the run did."""
 
+    number: int
     hotel: Hotel
     params: list[VoucherParameters]
     templates: list[Template]
@@ -131,15 +78,46 @@ class HotelState:
     renamed: set[uuid.UUID] = attrs.field(factory=set)
     failed: list[str] = attrs.field(factory=list)
 
+    @classmethod
+    def plan(
+        cls, number: int, hotel: Hotel, templates: Sequence[Template], count: int
+    ) -> HotelState:
+        """Expand the templates into *count* vouchers for *hotel*, the same every run."""
+        chosen = [templates[(i + number) % len(templates)] for i in range(count)]
+        params = [
+            VoucherParameters(
+                service_id=hotel.service_id,
+                name=f"{t.name} #{i + 1}",
+                type=t.type,
+                company_id=None if t.type is VoucherType.PUBLIC else hotel.company_id,
+                assigned_rate_ids=hotel.rate_ids[: t.rates] or None,
+                occupiable_interval_start_utc=t.start,
+                occupiable_interval_end_utc=t.end,
+                external_identifier=f"demo-h{number}-{i + 1:06d}",
+            )
+            for i, t in enumerate(chosen)
+        ]
+        return cls(number=number, hotel=hotel, params=params, templates=chosen)
+
+    def picked(self, every: int, offset: int) -> list[Voucher]:
+        """Return the vouchers added whose position is *offset* modulo *every*."""
+        return [v for i, v in enumerate(self.vouchers) if v is not None and i % every == offset]
+
+    def code_value(self, i: int) -> str:
+        """Return the code of voucher *i*: unique in the hotel, as the API requires."""
+        return f"{self.templates[i].code}-{self.number}{i + 1:06d}"
+
 
 def spread(total: int, parts: int) -> list[int]:
+    """Split *total* into *parts* counts that differ by one at most."""
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
-def verify(sim: MewsSimulator, states: dict[int, HotelState]) -> list[str]:
+def verify(sim: MewsSimulator, states: Iterable[HotelState]) -> list[str]:
     """Check the simulator's state against what the run did; return what is wrong."""
     problems = []
-    for number, state in states.items():
+    for state in states:
+        number = state.number
         stored = sim.vouchers(state.hotel.enterprise_id)
         by_external = Counter(v["ExternalIdentifier"] for v in stored)
         repeated = [e for e, n in by_external.items() if n > 1]
