@@ -674,13 +674,31 @@ async def test_usage_errors_exit_2(hotel: Hotel) -> None:
 # --- demo and simulator --------------------------------------------------------------------
 
 
-async def test_demo_small_prints_its_summary(tmp_path: Path) -> None:
-    """`demo --vouchers 200 --hotels 2` runs every step and prints the summary table, exit 0."""
+def _rows(text: str) -> dict[str, list[str]]:
+    """Return the rows of the tables printed, by their first cell."""
+    rows = {}
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.split("│")[1:-1]]
+        if cells:
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+async def test_demo_small_runs_every_step_and_a_second_sync_is_empty() -> None:
+    """`demo --vouchers 200 --hotels 2` runs every step, syncs, re-syncs nothing, exit 0."""
     run = await cli(None, "demo", "--vouchers", "200", "--hotels", "2")
     assert run.code == 0, run.err
-    for step in ("Add vouchers", "Add voucher codes", "List all", "Rename", "Delete", "Total"):
-        assert step in run.out
+    rows = _rows(run.out)
+    for step in ("Add vouchers", "Add voucher codes", "List all (getAll)", "Rename (update)"):
+        assert rows[step][1] == "0", step  # none failed
+    assert rows["Delete"][1] == rows["Sync (plan, apply)"][1] == "0"
+    # Per hotel of 100: a rename and a rate set (updates), a code replaced, one left out
+    # (deleted) and one new voucher with its code; 190 active before, 184 untouched.
+    assert rows["first sync"] == ["2", "4", "2", "4", "2", "184"]
+    assert rows["second sync"] == ["0", "0", "0", "0", "0", "190"]
+    assert rows["Sync again"][:2] == ["0", "0"]  # items written, failed
     assert "every voucher exists exactly once" in run.out
+    assert "the second sync had nothing to write" in run.out
 
 
 async def test_demo_with_faults_still_ends_exactly_once() -> None:

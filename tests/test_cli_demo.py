@@ -1,4 +1,4 @@
-"""The demo's writes through the SDK: what it sends again, and what it never sends twice."""
+"""The demo's parts: what it sends again, what it never sends twice, and its final check."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from conftest import Hotel
 
 from mews_vouchers import MewsClient, VoucherParameters, VoucherType, VoucherUpdate
 from mews_vouchers.cli._demo import RESENDS, send_all
+from mews_vouchers.cli._demo_plan import HotelState, load_templates, verify
 from mews_vouchers.testing import Fault, MewsSimulator
 
 pytestmark = pytest.mark.anyio
@@ -110,3 +111,24 @@ async def test_resends_are_bounded(sim: MewsSimulator, hotel: Hotel, client: Mew
     assert sent.results == [None]
     [line] = sent.describe(2, "adding vouchers")
     assert line.startswith("hotel 2: adding vouchers: 1 items failed: HTTP 409")
+
+
+async def test_the_final_check_finds_a_state_that_differs(
+    sim: MewsSimulator, client: MewsClient
+) -> None:
+    """The demo's check passes on its desired state and names a change made behind its back."""
+    state = HotelState.plan(1, sim.add_hotel("Hotel 1"), load_templates(), 120)
+    eid, service_id = state.hotel.enterprise_id, state.hotel.service_id
+    desired = state.desired()
+    await client.vouchers.sync(desired, enterprise_id=eid)
+    assert verify(sim, [state]) == []
+    identifier = str(desired[0].params.external_identifier)
+    found = await client.vouchers.find_by_external_identifiers(
+        [identifier], service_ids=[service_id]
+    )
+    renamed = VoucherUpdate(voucher_id=found[(service_id, identifier)].id, name="Changed")
+    await client.vouchers.update([renamed], enterprise_id=eid)
+    await client.vouchers.add([desired[1].params], enterprise_id=eid)  # a second voucher
+    problems = verify(sim, [state])
+    assert "hotel 1: 1 external identifiers exist more than once" in problems[0]
+    assert "hotel 1: 1 vouchers' names differ" in problems

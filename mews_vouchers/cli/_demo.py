@@ -4,8 +4,10 @@ The simulator starts on loopback with a request limit of the API's shape, scaled
 so the run is short, and is seeded with hotels (each with a service, two rates and a
 company).  Then, through the public SDK only, the demo adds vouchers built from the
 templates shipped in ``data/sample_vouchers.jsonl``, one voucher code per voucher, lists
-everything back across the hotels, renames a slice, deletes a slice, checks the
-simulator's state, and prints what each step cost.  What it writes is in ``_demo_plan``.
+everything back across the hotels, renames a slice, deletes a slice, then syncs each
+hotel to a desired state that differs in a few hundred vouchers and syncs again to
+show that nothing is left to write.  It checks the simulator's state and prints what
+each step cost.  What it writes is in ``_demo_plan``, its tables in ``_report``.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import contextlib
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from functools import partial
-from typing import Any, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 import anyio
 import attrs
@@ -31,6 +33,8 @@ from .. import (
     MewsClient,
     MewsError,
     RateLimit,
+    SyncError,
+    SyncPlan,
     Voucher,
     VoucherCode,
     VoucherCodeParameters,
@@ -51,7 +55,10 @@ from ._demo_plan import (
     verify,
 )
 from ._progress import Bar, Bars
-from ._report import Report
+from ._report import PlanCounts, Report
+
+if TYPE_CHECKING:
+    from ..testing import MewsSimulator
 
 P = TypeVar("P")
 R = TypeVar("R")
@@ -74,7 +81,9 @@ RESENDS: Final = 3
 DESCRIPTION: Final = """\
 Run the project's main job on an embedded simulator: add vouchers to several hotels
 (from templates shipped with the package), add a voucher code to each, list them
-all back, rename some, delete some, check the result against the simulator, and print
+all back, rename some, delete some, sync each hotel to a desired state with a few
+changes (renames, rates, codes, new and removed vouchers) and sync again to show
+that nothing is left to write, check the result against the simulator, and print
 what each step cost: requests, 429s, retries and time. --faults makes the simulator
 fail requests on purpose so that retries and the exactly-once rule can be seen at
 work; any item that still fails is reported and the exit status is 1.
@@ -104,13 +113,14 @@ class Sent(Generic[R]):
 
     def describe(self, number: int, what: str) -> list[str]:
         """Return a line for each failure that still leaves items without a result."""
-        lines = []
-        for positions, f in self.failures:
-            left = sum(1 for i in positions if self.results[i] is None)
-            if left:
-                doubt = " (ambiguous: they may have been applied)" if f.ambiguous else ""
-                lines.append(f"hotel {number}: {what}: {left:,} items failed{doubt}: {f.error}")
-        return lines
+        lefts = [(sum(self.results[i] is None for i in at), f) for at, f in self.failures]
+        return [failure_line(number, what, left, f) for left, f in lefts if left]
+
+
+def failure_line(number: int, what: str, count: int, failure: ChunkFailure[Any]) -> str:
+    """Return the line that reports *count* items of *failure* in hotel *number*."""
+    doubt = " (ambiguous: they may have been applied)" if failure.ambiguous else ""
+    return f"hotel {number}: {what}: {count:,} items failed{doubt}: {failure.error}"
 
 
 async def send_all(
@@ -187,13 +197,14 @@ async def demo_command(args: argparse.Namespace, ui: Ui) -> int:
         async with client:
             report = Report(client)
             with ui.bars() as bars:
-                await _Steps(client, report, bars, states).run()
+                await _Steps(client, report, bars, states, partial(_writes_since, sim)).run()
         wall = time.perf_counter() - started
         problems = report.problems + verify(sim, states)
 
     # soft_wrap: sentences are not cut at 80 columns when stdout is no terminal.
     out = Console(soft_wrap=True)
     out.print(report.table())
+    out.print(report.sync_table())
     limit_text = "none" if limit is None else f"{limit.requests} per {limit.per_seconds:g} s"
     out.print(
         f"{len(states)} hotels, {args.vouchers:,} vouchers; rate limit {limit_text} "
@@ -219,10 +230,17 @@ async def demo_command(args: argparse.Namespace, ui: Ui) -> int:
         )
         return EXIT_FAILED
     out.print(
-        "Checked against the simulator: every voucher exists exactly once, "
-        "with its one voucher code; renames and deletions all applied."
+        "Checked against the simulator: every voucher exists exactly once, with its one "
+        "voucher code; renames, deletions and the sync all applied, and the second sync "
+        "had nothing to write."
     )
     return EXIT_OK
+
+
+def _writes_since(sim: MewsSimulator, moment: float) -> int:
+    # By arrival, on the simulator's clock (time.monotonic): a write of an earlier step
+    # answered late (a slow fault) does not count.
+    return sum(1 for r in sim.requests if r.at >= moment and not r.operation.endswith("/getAll"))
 
 
 @attrs.frozen
@@ -233,6 +251,8 @@ class _Steps:
     report: Report
     bars: Bars
     states: list[HotelState]
+    writes_since: Callable[[float], int]
+    """How many write requests reached the simulator since a moment of ``time.monotonic``."""
 
     async def run(self) -> None:
         """Run every step in turn."""
@@ -241,6 +261,14 @@ class _Steps:
         await self.list_all()
         await self.rename()
         await self.delete()
+        await self.sync()
+        await self.sync_again()
+
+    async def each(self, work: Callable[[HotelState], Coroutine[Any, Any, None]]) -> None:
+        """Run *work* for every hotel at once."""
+        async with anyio.create_task_group() as tg:
+            for state in self.states:
+                tg.start_soon(work, state)
 
     async def write(
         self,
@@ -269,9 +297,7 @@ class _Steps:
                 bar(outcome.found)
                 self.report.resolved += outcome.found
 
-            async with anyio.create_task_group() as tg:
-                for state in self.states:
-                    tg.start_soon(run, state)
+            await self.each(run)
             for state in self.states:
                 step.failed += sent[state.number].failed
                 state.failed += sent[state.number].describe(state.number, doing.lower())
@@ -368,11 +394,7 @@ class _Steps:
                 on_progress=bar,
             )
 
-        sent = await self.write(
-            "Rename (update)", "Renaming vouchers", updates, send, idempotent=True
-        )
-        for state in self.states:
-            state.renamed = {v.id for v in sent[state.number].results if v is not None}
+        await self.write("Rename (update)", "Renaming vouchers", updates, send, idempotent=True)
 
     async def delete(self) -> None:
         """Delete every DELETE_EVERY-th voucher (never one renamed)."""
@@ -389,6 +411,75 @@ class _Steps:
 
             return delete
 
-        sent = await self.write("Delete", "Deleting vouchers", ids, send, idempotent=True)
-        for state in self.states:
-            state.deleted = {i for i in sent[state.number].results if i is not None}
+        await self.write("Delete", "Deleting vouchers", ids, send, idempotent=True)
+
+    async def plan(self, state: HotelState) -> SyncPlan:
+        """Plan the sync of the hotel's desired state, deleting only what the demo owns."""
+        desired = state.desired()
+        return await self.client.vouchers.plan_sync(
+            desired,
+            enterprise_id=state.hotel.enterprise_id,
+            service_ids=[state.hotel.service_id],
+            delete_missing=True,
+            owned_prefix=HotelState.prefix_of(state.number),
+            # A desired state gone wrong must not wipe the hotel: the demo deletes about 2%.
+            max_deletes=max(len(desired) // 10, 10),
+        )
+
+    async def sync(self) -> None:
+        """Make every hotel match its desired state: plan, apply, and again what is left."""
+        counts: dict[int, PlanCounts] = {}
+        with self.report.step("Sync (plan, apply)") as step:
+            bar = self.bars.bar("Syncing", None)
+
+            async def run(state: HotelState) -> None:
+                try:
+                    for _ in range(RESENDS + 1):
+                        plan = await self.plan(state)
+                        counts.setdefault(state.number, PlanCounts.of(plan))
+                        failures: list[ChunkFailure[Any]] = []
+                        if plan.is_empty:
+                            break
+                        try:
+                            result = await self.client.vouchers.apply_sync(plan, on_progress=bar)
+                        except SyncError as exc:
+                            result = exc.result
+                        # Level-triggered: planning again from what Mews holds does what is left.
+                        failures = result.failures
+                        if result.ok and not result.stale:
+                            break
+                except MewsError as exc:
+                    self.report.problems.append(f"hotel {state.number}: sync failed: {exc}")
+                    return
+                step.failed += sum(len(f.indices) for f in failures)
+                state.failed += [
+                    failure_line(state.number, "syncing", len(f.indices), f) for f in failures
+                ]
+
+            await self.each(run)
+            total = self.report.plans["first sync"] = sum(counts.values(), PlanCounts())
+            step.items = total.writes
+            bar.finish()
+
+    async def sync_again(self) -> None:
+        """Sync every hotel once more: the plans must be empty, and no write may be sent."""
+        counts: dict[int, PlanCounts] = {}
+        with self.report.step("Sync again") as step:
+            started = time.monotonic()
+
+            async def run(state: HotelState) -> None:
+                try:
+                    plan = await self.plan(state)
+                    counts[state.number] = PlanCounts.of(plan)
+                    await self.client.vouchers.apply_sync(plan)
+                except MewsError as exc:
+                    self.report.problems.append(f"hotel {state.number}: second sync failed: {exc}")
+
+            await self.each(run)
+            total = self.report.plans["second sync"] = sum(counts.values(), PlanCounts())
+            step.items = total.writes
+            sent = self.writes_since(started)
+        if total.writes or sent:
+            self.report.problems.append(
+                f"the second sync planned {total.writes:,} writes and sent {sent:,} write requests"
+            )

@@ -1,4 +1,4 @@
-"""The demo's report: what each step did and cost, and the table that shows it."""
+"""The demo's report and the sync plan's counts: what was done, what it cost, as tables."""
 
 from __future__ import annotations
 
@@ -9,7 +9,46 @@ from collections.abc import Iterator
 import attrs
 from rich.table import Table
 
-from .. import MewsClient
+from .. import MewsClient, SyncPlan
+
+
+@attrs.frozen
+class PlanCounts:
+    """How many vouchers and codes a sync plan writes, and how many it leaves alone."""
+
+    adds: int = 0
+    updates: int = 0
+    deletes: int = 0
+    code_adds: int = 0
+    """Codes of vouchers that exist and codes of the vouchers to add, together."""
+    code_deletes: int = 0
+    unchanged: int = 0
+    unmanaged: int = 0
+    conflicts: int = 0
+    """Identifiers held by more than one active voucher."""
+
+    @property
+    def writes(self) -> int:
+        """Return how many vouchers and codes the plan writes."""
+        return self.adds + self.updates + self.deletes + self.code_adds + self.code_deletes
+
+    @classmethod
+    def of(cls, plan: SyncPlan) -> PlanCounts:
+        """Count what *plan* holds."""
+        return cls(
+            adds=len(plan.adds),
+            updates=len(plan.updates),
+            deletes=len(plan.deletes),
+            code_adds=len(plan.code_adds) + sum(len(d.codes or ()) for d in plan.adds),
+            code_deletes=len(plan.code_deletes),
+            unchanged=plan.unchanged,
+            unmanaged=len(plan.unmanaged),
+            conflicts=len({(v.service_id, v.external_identifier) for v in plan.conflicts}),
+        )
+
+    def __add__(self, other: PlanCounts) -> PlanCounts:
+        pairs = zip(attrs.astuple(self), attrs.astuple(other), strict=True)
+        return PlanCounts(*(a + b for a, b in pairs))
 
 
 @attrs.define
@@ -33,6 +72,8 @@ class Report:
     steps: list[Step] = attrs.field(factory=list)
     resolved: int = 0
     problems: list[str] = attrs.field(factory=list)
+    plans: dict[str, PlanCounts] = attrs.field(factory=dict)
+    """The counts of each sync step's plans, all hotels together."""
 
     @contextlib.contextmanager
     def step(self, name: str) -> Iterator[Step]:
@@ -69,6 +110,18 @@ class Report:
         )
         table.add_section()
         table.add_row(*_cells(total), style="bold")
+        return table
+
+    def sync_table(self) -> Table:
+        """Return the counts of each sync step's plans: one row per step."""
+        table = Table(title="Sync plans (all hotels)", title_justify="left")
+        table.add_column("Plan")
+        columns = ("Adds", "Updates", "Deletes", "Code adds", "Code deletes", "Unchanged")
+        for column in columns:
+            table.add_column(column, justify="right")
+        for name, c in self.plans.items():
+            numbers = (c.adds, c.updates, c.deletes, c.code_adds, c.code_deletes, c.unchanged)
+            table.add_row(name, *(f"{n:,}" for n in numbers))
         return table
 
 

@@ -49,6 +49,7 @@ from ._io import (
     format_of,
 )
 from ._records import display, normal_key, voucher_parameters
+from ._report import PlanCounts
 
 CHANGES_SHOWN: Final = 20
 """How many changes ``sync`` prints field by field before it only counts them."""
@@ -189,19 +190,18 @@ def _show(value: Any) -> str:
 
 
 def _summary_table(plan: SyncPlan) -> Table:
-    new_codes = sum(len(d.codes or ()) for d in plan.adds)
-    conflicting = len({(v.service_id, v.external_identifier) for v in plan.conflicts})
+    counts = PlanCounts.of(plan)
     table = Table(title="Sync plan")
     table.add_column("", no_wrap=True)
     table.add_column("vouchers", justify="right")
     table.add_column("codes", justify="right")
     for label, vouchers, codes in (
-        ("to add", len(plan.adds), len(plan.code_adds) + new_codes),
-        ("to update", len(plan.updates), None),
-        ("to delete", len(plan.deletes), len(plan.code_deletes)),
-        ("unchanged", plan.unchanged, None),
-        ("unmanaged (left alone)", len(plan.unmanaged), None),
-        ("conflicts (left alone)", conflicting, None),
+        ("to add", counts.adds, counts.code_adds),
+        ("to update", counts.updates, None),
+        ("to delete", counts.deletes, counts.code_deletes),
+        ("unchanged", counts.unchanged, None),
+        ("unmanaged (left alone)", counts.unmanaged, None),
+        ("conflicts (left alone)", counts.conflicts, None),
     ):
         table.add_row(label, f"{vouchers:,}", "" if codes is None else f"{codes:,}")
     return table
