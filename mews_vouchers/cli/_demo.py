@@ -36,7 +36,6 @@ from .. import (
     SyncError,
     SyncPlan,
     Voucher,
-    VoucherCode,
     VoucherCodeParameters,
     VoucherParameters,
     VoucherUpdate,
@@ -243,6 +242,17 @@ def _writes_since(sim: MewsSimulator, moment: float) -> int:
     return sum(1 for r in sim.requests if r.at >= moment and not r.operation.endswith("/getAll"))
 
 
+def _to_hotel(
+    method: Callable[..., Awaitable[Sequence[R | None]]],
+) -> Callable[[HotelState, Bar], Send[P, R]]:
+    """Return what sends a hotel's items with *method*, its enterprise and a progress bar."""
+
+    def send(state: HotelState, bar: Bar) -> Send[P, R]:
+        return partial(method, enterprise_id=state.hotel.enterprise_id, on_progress=bar)
+
+    return send
+
+
 @attrs.frozen
 class _Steps:
     """The demo's steps, each over every hotel at once, through one client."""
@@ -306,11 +316,6 @@ class _Steps:
     async def add_vouchers(self) -> None:
         """Add each hotel's vouchers; find those whose add stayed in doubt."""
 
-        def send(state: HotelState, bar: Bar) -> Send[VoucherParameters, Voucher]:
-            return partial(
-                self.client.vouchers.add, enterprise_id=state.hotel.enterprise_id, on_progress=bar
-            )
-
         def lookup(state: HotelState) -> Lookup[VoucherParameters, Voucher]:
             async def find(items: list[VoucherParameters]) -> list[Voucher | None]:
                 keys = [(p.service_id, str(p.external_identifier)) for p in items]
@@ -327,7 +332,7 @@ class _Steps:
             "Add vouchers",
             "Adding vouchers",
             lambda state: state.params,
-            send,
+            _to_hotel(self.client.vouchers.add),
             idempotent=False,
             lookup=lookup,
         )
@@ -344,13 +349,7 @@ class _Steps:
                 if v is not None
             ]
 
-        def send(state: HotelState, bar: Bar) -> Send[VoucherCodeParameters, VoucherCode]:
-            return partial(
-                self.client.voucher_codes.add,
-                enterprise_id=state.hotel.enterprise_id,
-                on_progress=bar,
-            )
-
+        send = _to_hotel(self.client.voucher_codes.add)
         await self.write("Add voucher codes", "Adding voucher codes", codes, send, idempotent=False)
 
     async def list_all(self) -> None:
@@ -387,13 +386,7 @@ class _Steps:
                 for v in state.picked(RENAME_EVERY, 0)
             ]
 
-        def send(state: HotelState, bar: Bar) -> Send[VoucherUpdate, Voucher]:
-            return partial(
-                self.client.vouchers.update,
-                enterprise_id=state.hotel.enterprise_id,
-                on_progress=bar,
-            )
-
+        send = _to_hotel(self.client.vouchers.update)
         await self.write("Rename (update)", "Renaming vouchers", updates, send, idempotent=True)
 
     async def delete(self) -> None:

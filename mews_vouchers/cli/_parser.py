@@ -125,6 +125,15 @@ def _write_options(parser: argparse.ArgumentParser, *, file_required: bool) -> N
     )
 
 
+def _written_output(parser: argparse.ArgumentParser, done: str) -> None:
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help=f"write the vouchers {done} (CSV if .csv, else JSONL)",
+    )
+
+
 _DESCRIPTION = """\
 Bulk voucher operations on the Mews Connector API.
 
@@ -276,9 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="first look up the items' ExternalIdentifier and skip those that exist",
     )
-    add.add_argument(
-        "-o", "--output", metavar="FILE", help="write the vouchers added (CSV if .csv, else JSONL)"
-    )
+    _written_output(add, "added")
     _connection_options(add, writes=True)
     add.set_defaults(handler=add_command)
 
@@ -291,12 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
         + _UPDATE_HELP,
     )
     _write_options(update, file_required=True)
-    update.add_argument(
-        "-o",
-        "--output",
-        metavar="FILE",
-        help="write the vouchers updated (CSV if .csv, else JSONL)",
-    )
+    _written_output(update, "updated")
     _connection_options(update, writes=True)
     update.set_defaults(handler=update_command)
 
