@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import uuid
 
-__all__ = ["parse_uuid"]
+__all__ = ["CACHED", "parse_uuid"]
 
 _new = object.__new__
 _set = object.__setattr__
 _UNKNOWN_SAFETY = uuid.SafeUUID.unknown
 _CACHE: dict[str, uuid.UUID] = {}
 _CACHE_LIMIT = 4096
+CACHED = _CACHE.get
+"""The UUID parsed from a string before, if it is still cached (else None)."""
 
 
 def parse_uuid(text: str) -> uuid.UUID:

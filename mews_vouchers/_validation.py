@@ -100,7 +100,9 @@ def validate_voucher_parameters(items: Sequence[object], name: str = "params") -
     """Check every item of a ``vouchers.add`` input."""
     errors: Errors = []
     known_types = VoucherType._value2member_map_
-    keys: dict[tuple[uuid.UUID, str], int] = {}
+    # External identifiers seen, by service (its UUID's int: UUID.__hash__ is Python code);
+    # dicts of strings and ints are not tracked by the garbage collector, tuples would be.
+    keys: dict[int, dict[str, int]] = {}
     for i, item in enumerate(items):
         if type(item) is not VoucherParameters and not isinstance(item, VoucherParameters):
             errors.append(
@@ -134,7 +136,11 @@ def validate_voucher_parameters(items: Sequence[object], name: str = "params") -
                 _text(
                     errors, f"{name}[{i}].external_identifier", ext, MAX_EXTERNAL_IDENTIFIER_LENGTH
                 )
-            first = keys.setdefault((item.service_id, ext), i) if isinstance(ext, str) else i
+            service = item.service_id.int
+            seen = keys.get(service)
+            if seen is None:
+                seen = keys[service] = {}
+            first = seen.setdefault(ext, i) if isinstance(ext, str) else i
             if first != i:
                 _repeat(
                     errors,
