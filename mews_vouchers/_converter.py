@@ -42,6 +42,7 @@ from typing import Any, TypeVar
 import attrs
 import cattrs
 import orjson
+from cattrs.fns import identity
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from ._ids import parse_uuid
@@ -221,7 +222,8 @@ converter = cattrs.Converter(detailed_validation=False)
 # canonical UUID string and ``YYYY-MM-DDThh:mm:ssZ`` (WIRE_OPTIONS), many times faster than
 # str() and strftime() in Python.  The hook only makes sure a datetime is aware UTC.
 converter.register_structure_hook(uuid.UUID, _structure_uuid)
-converter.register_unstructure_hook(uuid.UUID, lambda value: value)
+# cattrs' own identity: its generated hooks then read the field inline, without a call.
+converter.register_unstructure_hook(uuid.UUID, identity)
 converter.register_structure_hook(datetime, _structure_datetime)
 converter.register_unstructure_hook(datetime, _wire_datetime)
 converter.register_structure_hook(str, _structure_str)

@@ -17,8 +17,9 @@ from mews_vouchers.testing._redis_server import find_redis_server
 ROOT = Path(__file__).resolve().parent.parent
 
 EXPECTED_FIGURES = [
-    "5a structure 1000-voucher page / orjson.loads of it",
-    "5b structure 1000-voucher page / pydantic validate",
+    "5a read 1000-voucher page (bytes to models) / orjson.loads of it",
+    "5b read 1000-voucher page (bytes to models) / pydantic",
+    "5e structure the decoded page, converter alone / orjson.loads",
     "5c unstructure+encode 1000 VoucherParameters / by hand",
     "5d unstructure+encode 1000 VoucherUpdate / by hand",
     "1a bulk add under a rate limit: time / least",
