@@ -1,7 +1,9 @@
 """The converter workloads, shared by ``bench_converter.py`` (pytest-benchmark) and figure 5.
 
 Each workload comes with its baseline, the least work that produces the same thing:
-``orjson.loads`` of the page for structuring it; for unstructuring, hand-written dicts
+``orjson.loads`` of the page for reading it into models (the SDK reads the bytes with
+msgspec, ``_fastwire``; the converter alone, its fallback, is measured too); for
+unstructuring, hand-written dicts
 that give the same JSON, ids and datetimes left to ``orjson.dumps``.  The SDK's side of
 unstructuring is what its requester does: ``encode(unstructure(request))`` (the
 converter leaves ids and datetimes to orjson).  Pydantic doing the same job is a second reference.
@@ -18,6 +20,7 @@ import orjson
 
 from mews_vouchers import UNSET, VoucherParameters, VouchersResult, VoucherType, VoucherUpdate
 from mews_vouchers._converter import encode, structure, unstructure
+from mews_vouchers._fastwire import decode
 from mews_vouchers._models import VoucherAddRequest, VoucherUpdateRequest
 from mews_vouchers.testing import MewsSimulator
 
@@ -92,19 +95,24 @@ def voucher_updates() -> list[VoucherUpdate]:
 # --- the operations ----------------------------------------------------------------------------
 
 
+def sdk_decode_page(raw: bytes) -> VouchersResult:
+    """Read a page's body into models as the SDK's requester does (msgspec, see _fastwire)."""
+    return decode(raw, VouchersResult)
+
+
 def sdk_structure_page(data: dict[str, Any]) -> VouchersResult:
-    """Structure a page with the SDK's converter."""
+    """Structure a decoded page with the converter alone (the fast path's fallback)."""
     return structure(data, VouchersResult)
 
 
 def floor_loads_page(raw: bytes) -> Any:
-    """The baseline of structuring: decoding the same page."""
+    """The baseline of reading a page: decoding it to dicts, no models."""
     return orjson.loads(raw)
 
 
-def pydantic_validate_page(data: dict[str, Any]) -> PdVouchersPage:
-    """Validate the same decoded page with the pydantic peer."""
-    return PdVouchersPage.model_validate(data)
+def pydantic_validate_page(raw: bytes) -> PdVouchersPage:
+    """Read the same body with the pydantic peer (model_validate_json)."""
+    return PdVouchersPage.model_validate_json(raw)
 
 
 def sdk_unstructure_add(params: list[VoucherParameters]) -> bytes:

@@ -27,12 +27,13 @@ from benchmarks import (
     fig_fanout,
     fig_fleet,
     fig_memory,
+    fig_portfolio,
     fig_sync,
     fig_throttle,
 )
 from benchmarks._common import Row, format_table
 
-FIGURES = ("converter", "throttle", "fanout", "cpu", "memory", "fleet", "sync")
+FIGURES = ("converter", "throttle", "fanout", "cpu", "portfolio", "memory", "fleet", "sync")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "throttle": lambda: fig_throttle.run(args.quick),
         "fanout": lambda: fig_fanout.run(args.quick),
         "cpu": lambda: fig_cpu.run(args.quick),
+        "portfolio": lambda: fig_portfolio.run(args.quick),
         "memory": lambda: fig_memory.run(args.quick, args.memory_vouchers),
         "fleet": lambda: fig_fleet.run(args.quick),
         "sync": lambda: fig_sync.run(args.quick),

@@ -10,9 +10,8 @@ made, so that one error lists every problem with the item's index.
 
 Response models (``Voucher``, ``VoucherCode`` ...) are built by the SDK from
 the API's answers and do no conversion, which keeps reading large pages cheap.
-The three read in bulk (``Voucher``, ``VoucherCode``, ``VoucherAssignment``) keep
-their fields in an instance ``__dict__`` rather than slots, so the converter can
-fill one in a single step (see ``_converter``); they are frozen all the same.
+Like every model they are slotted: one object per voucher, no instance ``__dict__``
+for the garbage collector to track beside it.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ import attrs
 
 from ._deprecations import warn_deprecated_extents
 from ._errors import MewsValidationError
+from ._ids import parse_uuid
 
 __all__ = [
     "UNSET",
@@ -91,11 +91,9 @@ def to_uuid(value: object, path: str) -> uuid.UUID:
     """Return *value* as a UUID, or raise MewsValidationError naming *path*."""
     if isinstance(value, uuid.UUID):
         return value
-    # uuid.UUID() reads hex digits with int(), which also takes any Unicode digit: "٠" * 32
-    # would be the nil UUID.  Ids are ASCII.
-    if isinstance(value, str) and value.isascii():
+    if isinstance(value, str):
         try:
-            return uuid.UUID(value)
+            return parse_uuid(value if type(value) is str else str.__str__(value))
         except ValueError:
             pass
     raise MewsValidationError([(path, f"not a valid UUID: {value!r}")])
@@ -311,7 +309,7 @@ class VoucherExtent:
 # --- response models -------------------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class Voucher:
     """A voucher as the API returns it."""
 
@@ -331,7 +329,7 @@ class Voucher:
     external_identifier: str | None = None
 
 
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class VoucherCode:
     """A voucher code as the API returns it (``id`` is None where the API leaves it out)."""
 
@@ -346,7 +344,7 @@ class VoucherCode:
     activity_state: ActivityState | None = None
 
 
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class VoucherAssignment:
     """The assignment of a voucher to a rate."""
 

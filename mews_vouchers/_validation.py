@@ -106,7 +106,9 @@ def validate_voucher_parameters(
     """
     errors: Errors = []
     known_types = VoucherType._value2member_map_
-    keys: dict[tuple[uuid.UUID, str], int] = {}
+    # External identifiers seen, by service (its UUID's int: UUID.__hash__ is Python code);
+    # dicts of strings and ints are not tracked by the garbage collector, tuples would be.
+    keys: dict[int, dict[str, int]] = {}
     for i, item in enumerate(items):
         if type(item) is not VoucherParameters and not isinstance(item, VoucherParameters):
             errors.append(
@@ -142,7 +144,11 @@ def validate_voucher_parameters(
                 )
             first = i
             if unique_keys and isinstance(ext, str):
-                first = keys.setdefault((item.service_id, ext), i)
+                service = item.service_id.int
+                seen = keys.get(service)
+                if seen is None:
+                    seen = keys[service] = {}
+                first = seen.setdefault(ext, i)
             if first != i:
                 _repeat(
                     errors,

@@ -32,11 +32,11 @@ from mews_vouchers._converter import (
     encode,
     is_known_member,
     parse_datetime,
-    parse_uuid,
     structure,
     to_wire,
     unstructure,
 )
+from mews_vouchers._ids import parse_uuid
 from mews_vouchers._models import (
     Limitation,
     VoucherAddRequest,
@@ -248,16 +248,26 @@ def test_delete_answer_is_empty_object() -> None:
         ("2023-10-10T00:00:00Z", datetime(2023, 10, 10, tzinfo=UTC)),
         ("2023-10-10T02:00:00+02:00", datetime(2023, 10, 10, tzinfo=UTC)),
         ("2023-10-09T19:30:00-04:30", datetime(2023, 10, 10, tzinfo=UTC)),
-        ("2023-10-10T00:00:00.1234567Z", datetime(2023, 10, 10, 0, 0, 0, 123456, tzinfo=UTC)),
+        ("2023-10-10T00:00:00.1234564Z", datetime(2023, 10, 10, 0, 0, 0, 123456, tzinfo=UTC)),
+        ("2023-10-10T00:00:00.1234565Z", datetime(2023, 10, 10, 0, 0, 0, 123457, tzinfo=UTC)),
+        ("2023-10-10T00:00:00.12345649999Z", datetime(2023, 10, 10, 0, 0, 0, 123456, tzinfo=UTC)),
+        ("2023-12-31T23:59:59.9999995Z", datetime(2024, 1, 1, tzinfo=UTC)),
         ("2023-10-10T00:00:00.5Z", datetime(2023, 10, 10, 0, 0, 0, 500000, tzinfo=UTC)),
+        ("2023-10-10T00:00:00z", datetime(2023, 10, 10, tzinfo=UTC)),
         ("2023-10-10T00:00:00", datetime(2023, 10, 10, tzinfo=UTC)),
     ],
 )
 def test_datetimes_read_every_iso_form(text: str, expected: datetime) -> None:
-    """Z, offsets and up to 7 fractional digits read as aware UTC."""
+    """Z, offsets and any number of decimals (rounded to the microsecond) read as aware UTC."""
     value = parse_datetime(text)
     assert value == expected
     assert value.tzinfo is UTC
+
+
+def test_a_rounded_second_past_the_calendar_is_refused() -> None:
+    """Rounding up the last microsecond of year 9999 is no datetime: a ValueError."""
+    with pytest.raises(ValueError, match="ISO 8601"):
+        parse_datetime("9999-12-31T23:59:59.9999995Z")
 
 
 def test_datetimes_written_with_z_and_whole_seconds() -> None:
