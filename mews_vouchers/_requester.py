@@ -120,11 +120,11 @@ class Requester:
         *,
         items: int,
         idempotent: bool,
-        parse: Callable[[dict[str, Any]], T],
+        parse: Callable[[bytes], T],
         retry_timeouts: bool = True,
         record: AttemptRecord | None = None,
     ) -> T:
-        """Send *operation* with *params* and return ``parse(answer)``, retrying per policy.
+        """Send *operation* with *params* and return ``parse(body)``, retrying per policy.
 
         *items* is only for the log.  An answer that *parse* cannot read is a malformed
         response (a :class:`MewsApiError` with the success status).  With
@@ -205,7 +205,7 @@ class Requester:
         body: bytes,
         items: int,
         attempt: int,
-        parse: Callable[[dict[str, Any]], Any],
+        parse: Callable[[bytes], Any],
     ) -> tuple[MewsError | None, Any]:
         if self.closed:
             # Raised, not returned: a closed client is no failure to retry or count.
@@ -237,21 +237,13 @@ class Requester:
             await anyio.lowlevel.checkpoint()
             if 200 <= raw.status < 300:
                 try:
-                    decoded = orjson.loads(raw.body)
+                    result = parse(raw.body)
                 except orjson.JSONDecodeError as exc:
                     error = self._malformed(operation, raw, f"the body is not JSON ({exc})")
                     error.__cause__ = exc
-                else:
-                    if isinstance(decoded, dict):
-                        try:
-                            result = parse(decoded)
-                        except Exception as exc:
-                            error = self._malformed(operation, raw, f"{type(exc).__name__}: {exc}")
-                            error.__cause__ = exc
-                    else:
-                        error = self._malformed(
-                            operation, raw, f"expected a JSON object, got {type(decoded).__name__}"
-                        )
+                except Exception as exc:
+                    error = self._malformed(operation, raw, f"{type(exc).__name__}: {exc}")
+                    error.__cause__ = exc
             else:
                 error = self._api_error(operation, raw)
                 if isinstance(error, RateLimitError):

@@ -12,11 +12,23 @@ import attrs
 import msgspec
 import orjson
 import pytest
+from conftest import Hotel
 from docs_examples import examples, operation_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mews_vouchers import ActivityState, Voucher, VoucherAssignment, VoucherCode, VouchersResult
+from mews_vouchers import (
+    ActivityState,
+    MewsClient,
+    Voucher,
+    VoucherAssignment,
+    VoucherCode,
+    VoucherParameters,
+    VouchersResult,
+    VoucherType,
+    VoucherUpdate,
+)
+from mews_vouchers import _fastwire as fastwire
 from mews_vouchers._converter import parse_datetime, structure
 from mews_vouchers._fastwire import _ENVELOPES, decode, loads_object
 from mews_vouchers._ids import parse_uuid
@@ -508,3 +520,47 @@ def test_offsets_are_moved_to_utc_not_kept() -> None:
         moment = path(body, VoucherWriteResult).vouchers[0].updated_utc
         assert moment == datetime(2024, 1, 1, tzinfo=UTC) and moment.tzinfo is UTC
     assert datetime(2024, 1, 1, 2, tzinfo=timezone(timedelta(hours=2))) == moment
+
+
+# --- through the client -------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_the_client_reads_answers_through_the_fast_path(
+    client: MewsClient, hotel: Hotel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """add, update, get_all and iter_all over HTTP never need the converter for the simulator."""
+    left_to_converter: list[object] = []
+
+    def counted(data: Any, cls: type[Any]) -> Any:
+        if cls in RESULTS:  # a whole answer; rates and companies always go to the converter
+            left_to_converter.append(cls)
+        return structure(data, cls)
+
+    read_fast: list[object] = []
+    read = fastwire._Envelope.read
+
+    def counted_read(envelope: Any, body: bytes) -> Any:
+        read_fast.append(envelope.result)
+        return read(envelope, body)
+
+    monkeypatch.setattr(fastwire, "structure", counted)
+    monkeypatch.setattr(fastwire._Envelope, "read", counted_read)
+    added = await client.vouchers.add(
+        [
+            VoucherParameters(service_id=hotel.service_id, name=f"F{n}", type=VoucherType.PUBLIC)
+            for n in range(3)
+        ],
+        enterprise_id=hotel.enterprise_id,
+    )
+    updated = await client.vouchers.update(
+        [VoucherUpdate(voucher_id=added[0].id, name="G")], enterprise_id=hotel.enterprise_id
+    )
+    page = await client.vouchers.get_all(service_ids=[hotel.service_id])
+    async with client.vouchers.iter_all(service_ids=[hotel.service_id]) as stream:
+        streamed = [voucher async for voucher in stream]
+    assert updated[0].name == "G"
+    assert {v.id for v in page.vouchers} == {v.id for v in streamed} >= {v.id for v in added}
+    assert left_to_converter == []
+    assert VoucherWriteResult in read_fast and VouchersResult in read_fast
+    assert len({id(v.service_id) for v in page.vouchers}) == 1

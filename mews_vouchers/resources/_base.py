@@ -20,6 +20,7 @@ from .._batching import ChunkError, ProgressCallback, WriteLedger, run_chunked
 from .._converter import unstructure
 from .._errors import MewsError, MewsValidationError
 from .._exactly_once import add_exactly_once
+from .._fastwire import loads_object
 from .._models import Limitation
 from .._pagination import Chain, ItemStream, PageStream, follow_chain
 from .._queries import ChainSpec, Query
@@ -72,7 +73,7 @@ class Paging(Generic[P, T]):
     """How to read the pages of a resource's getAll."""
 
     operation: str
-    parse: Callable[[dict[str, Any]], P]
+    parse: Callable[[bytes], P]
     items_of: Callable[[P], list[T]]
 
 
@@ -85,7 +86,7 @@ class Adding(Generic[Param, T]):
     validate: Callable[[Sequence[object]], None]
     request: Callable[[list[Param], uuid.UUID | None], object]
     """The request model of one chunk, for the enterprise given (or None)."""
-    parse: Callable[[dict[str, Any]], list[T]]
+    parse: Callable[[bytes], list[T]]
     noun: str
     key: Callable[[Param], Hashable | None]
     """What a lookup finds the item's result by (None: it cannot be looked up)."""
@@ -210,7 +211,7 @@ class Resource(Generic[P, T]):
         operation: str,
         request: object,
         items: int,
-        parse: Callable[[dict[str, Any]], R],
+        parse: Callable[[bytes], R],
     ) -> R:
         """Send one chunk of an update or delete, retried as the policy allows."""
         record = AttemptRecord()
@@ -295,5 +296,5 @@ def _cursor_of(page: _Page) -> uuid.UUID | None:
     return page.cursor
 
 
-def _nothing(data: dict[str, Any]) -> None:
-    return None
+def _nothing(body: bytes) -> None:
+    loads_object(body)  # a delete answers an object, which holds nothing to read

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .._batching import ProgressCallback, WriteLedger
 from .._constants import VOUCHER_CODES_ADD, VOUCHER_CODES_DELETE, VOUCHER_CODES_GET_ALL
-from .._converter import structure
+from .._fastwire import decode
 from .._merge import CodeMerge
 from .._models import (
     TimeInterval,
@@ -34,16 +34,16 @@ Key = tuple[uuid.UUID, str | None]
 """A code's key: its voucher and its value."""
 
 
-def _page(data: dict[str, Any]) -> VoucherCodeResult:
-    return structure(data, VoucherCodeResult)
+def _page(body: bytes) -> VoucherCodeResult:
+    return decode(body, VoucherCodeResult)
 
 
 def _codes_of(page: VoucherCodeResult) -> list[VoucherCode]:
     return page.voucher_codes
 
 
-def _written(data: dict[str, Any]) -> list[VoucherCode]:
-    return _page(data).voucher_codes
+def _written(body: bytes) -> list[VoucherCode]:
+    return _page(body).voucher_codes
 
 
 def _key_of(code: VoucherCode) -> Key:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .. import _sync, _sync_apply
 from .._batching import ProgressCallback, WriteLedger
 from .._constants import VOUCHERS_ADD, VOUCHERS_DELETE, VOUCHERS_GET_ALL, VOUCHERS_UPDATE
-from .._converter import structure
+from .._fastwire import decode
 from .._merge import VoucherMerge
 from .._models import (
     ActivityState,
@@ -50,12 +50,12 @@ Key = tuple[uuid.UUID, str]
 """A voucher's key: its service and external identifier."""
 
 
-def _written(data: dict[str, Any]) -> list[Voucher]:
-    return structure(data, VoucherWriteResult).vouchers
+def _written(body: bytes) -> list[Voucher]:
+    return decode(body, VoucherWriteResult).vouchers
 
 
-def _page(data: dict[str, Any]) -> VouchersResult:
-    return structure(data, VouchersResult)
+def _page(body: bytes) -> VouchersResult:
+    return decode(body, VouchersResult)
 
 
 def _vouchers_of(page: VouchersResult) -> list[Voucher]:
@@ -89,13 +89,13 @@ _DELETING = Deleting(
 )
 
 
-def _updated_in_input_order(chunk: list[VoucherUpdate], data: dict[str, Any]) -> list[Voucher]:
+def _updated_in_input_order(chunk: list[VoucherUpdate], body: bytes) -> list[Voucher]:
     """Read an update answer and align it with *chunk* by voucher id.
 
     Raises ValueError (a malformed answer) unless the answer holds each voucher of the
     chunk exactly once and nothing else.
     """
-    vouchers = _written(data)
+    vouchers = _written(body)
     by_id = {voucher.id: voucher for voucher in vouchers}
     wanted = [update.voucher_id for update in chunk]
     if len(vouchers) == len(by_id) == len(wanted) and by_id.keys() == set(wanted):
