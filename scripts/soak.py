@@ -6,7 +6,7 @@ Adds the vouchers (all with external identifiers) across the hotels, updates hal
 deletes a quarter and lists everything, against a simulator that injects every kind of
 fault at random (seeded), then checks that its state is what the SDK reported.  Prints
 the first-pass counts and every broken promise; exits 1 if there is any.  The engine is
-``tests/chaos.py``, shared with ``tests/test_soak.py``.
+``tests/support/chaos.py``, shared with ``tests/test_soak.py``.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import anyio
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chaos import SoakConfig, run_soak
+from tests.support.chaos import SoakConfig, run_soak
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 
 import anyio
 import pytest
-from conftest import FAST_RETRY, make_client
 
 from mews_vouchers import (
     AuthenticationError,
@@ -26,6 +25,7 @@ from mews_vouchers import (
     VoucherUpdate,
 )
 from mews_vouchers.testing import Fault, Hotel, MewsSimulator
+from tests.conftest import FAST_RETRY, make_client
 
 pytestmark = pytest.mark.anyio
 

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 import anyio
 import pytest
-from conftest import Hotel, seed_hotel
-from redis_helpers import require_redis_py, running_redis
+
+from tests.conftest import Hotel, seed_hotel
+from tests.support.redis_server import require_redis_py, running_redis
 
 require_redis_py()
 

@@ -10,8 +10,6 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from conftest import Hotel, make_client, seed_hotel
-from hostile import ScriptedServer
 
 from mews_vouchers import (
     DEMO_URL,
@@ -27,6 +25,8 @@ from mews_vouchers import (
     VoucherType,
 )
 from mews_vouchers.testing import Fault, MewsSimulator
+from tests.conftest import Hotel, make_client, seed_hotel
+from tests.support.hostile import ScriptedServer
 
 pytestmark = pytest.mark.anyio
 

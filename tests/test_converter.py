@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from docs_examples import examples, operation_of
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -49,6 +48,7 @@ from mews_vouchers._models import (
     VoucherUpdateRequest,
     VoucherWriteResult,
 )
+from tests.support.docs_examples import examples, operation_of
 
 AUTH = ("ClientToken", "AccessToken", "Client")
 

@@ -7,8 +7,6 @@ import traceback
 from typing import Any
 
 import pytest
-from conftest import make_client
-from hostile import ScriptedServer, answer
 
 from mews_vouchers import (
     AuthenticationError,
@@ -28,6 +26,8 @@ from mews_vouchers import (
 )
 from mews_vouchers._secrets import scrub
 from mews_vouchers.testing import Fault, Hotel, MewsSimulator
+from tests.conftest import make_client
+from tests.support.hostile import ScriptedServer, answer
 
 pytestmark = pytest.mark.anyio
 

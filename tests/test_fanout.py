@@ -10,11 +10,11 @@ from typing import Any
 import anyio
 import attrs
 import pytest
-from conftest import make_client
-from hostile import ScriptedServer
 
 from mews_vouchers import MewsClient, PaginationError, RetryPolicy, TimeInterval, VoucherExtent
 from mews_vouchers.testing import Fault, Hotel, MewsSimulator
+from tests.conftest import make_client
+from tests.support.hostile import ScriptedServer
 
 pytestmark = pytest.mark.anyio
 

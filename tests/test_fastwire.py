@@ -12,8 +12,6 @@ import attrs
 import msgspec
 import orjson
 import pytest
-from conftest import Hotel
-from docs_examples import examples, operation_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -33,6 +31,8 @@ from mews_vouchers._converter import parse_datetime, structure
 from mews_vouchers._fastwire import _ENVELOPES, decode, loads_object
 from mews_vouchers._ids import parse_uuid
 from mews_vouchers._models import VoucherCodeResult, VoucherWriteResult
+from tests.conftest import Hotel
+from tests.support.docs_examples import examples, operation_of
 
 RESULTS = [VouchersResult, VoucherWriteResult, VoucherCodeResult]
 SOME_ID = "fe568bbd-1ecb-4bb2-bf77-96c3698de20d"

@@ -1,7 +1,7 @@
 """A fleet: worker processes sharing one token through one real Redis, against one simulator.
 
 The simulator runs in this process and enforces the API's kind of limit; the workers
-(``fleet_worker.py``) are separate Python processes that reach it over HTTP on loopback,
+(``support/fleet_worker.py``) are separate Python processes that reach it over HTTP on loopback,
 as pods of a deployment would reach the API.  Every worker has its own event loop, its
 own clock and its own limiter; only Redis is shared.
 """
@@ -21,8 +21,10 @@ import anyio
 import anyio.abc
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
-from conftest import make_client
-from redis_helpers import require_redis_py, running_redis, until
+
+from tests.conftest import make_client
+from tests.support import fleet_worker
+from tests.support.redis_server import require_redis_py, running_redis, until
 
 require_redis_py()
 
@@ -38,7 +40,7 @@ from mews_vouchers.testing._redis_server import RedisServer  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 
-WORKER = Path(__file__).with_name("fleet_worker.py")
+WORKER = Path(fleet_worker.__file__)
 LIMIT = RateLimit(20, 2.0)
 
 

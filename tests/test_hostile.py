@@ -22,7 +22,6 @@ import anyio.to_thread
 import orjson
 import pytest
 from aiohttp import web
-from hostile import Handler, ScriptedServer, answer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -42,6 +41,7 @@ from mews_vouchers import (
     VoucherUpdate,
 )
 from mews_vouchers._transport import AiohttpTransport
+from tests.support.hostile import Handler, ScriptedServer, answer
 
 pytestmark = pytest.mark.anyio
 

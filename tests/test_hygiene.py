@@ -29,8 +29,6 @@ import anyio
 import anyio.lowlevel
 import psutil  # type: ignore[import-untyped]
 import pytest
-from conftest import make_client
-from test_lifecycle import sdk_tasks
 
 from mews_vouchers import (
     BulkOperationError,
@@ -44,6 +42,8 @@ from mews_vouchers import (
     VoucherUpdate,
 )
 from mews_vouchers.testing import Fault, Hotel, MewsSimulator
+from tests.conftest import make_client
+from tests.test_lifecycle import sdk_tasks
 
 pytestmark = pytest.mark.anyio
 

@@ -6,7 +6,6 @@ import uuid
 
 import anyio
 import pytest
-from conftest import make_client
 
 from mews_vouchers import (
     BulkOperationError,
@@ -23,6 +22,7 @@ from mews_vouchers import (
 )
 from mews_vouchers._constants import VOUCHERS_ADD
 from mews_vouchers.testing import Fault, Hotel, MewsSimulator
+from tests.conftest import make_client
 
 pytestmark = pytest.mark.anyio
 

@@ -13,8 +13,6 @@ import aiohttp
 import anyio
 import anyio.lowlevel
 import pytest
-from conftest import make_client
-from fakes import FakeClock
 
 from mews_vouchers import (
     MewsConfigError,
@@ -24,6 +22,8 @@ from mews_vouchers import (
     VoucherType,
 )
 from mews_vouchers.testing import Hotel, MewsSimulator
+from tests.conftest import make_client
+from tests.support.fakes import FakeClock
 
 pytestmark = pytest.mark.anyio
 

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import make_client
 
 from mews_vouchers import (
     ActivityState,
@@ -23,6 +22,7 @@ from mews_vouchers import (
     VoucherUpdate,
 )
 from mews_vouchers.testing import Hotel, MewsSimulator
+from tests.conftest import make_client
 
 pytestmark = pytest.mark.anyio
 

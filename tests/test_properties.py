@@ -25,7 +25,6 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 import pytest
-from conftest import make_client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -49,6 +48,7 @@ from mews_vouchers._constants import (
     MAX_VOUCHER_CODE_VALUE_LENGTH,
 )
 from mews_vouchers.testing import MewsSimulator
+from tests.conftest import make_client
 
 pytestmark = pytest.mark.anyio
 

@@ -6,12 +6,12 @@ import asyncio
 
 import anyio
 import pytest
-from fakes import FakeClock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mews_vouchers import RateLimit
 from mews_vouchers._ratelimit import RateLimiter, window_margin
+from tests.support.fakes import FakeClock
 
 pytestmark = pytest.mark.anyio
 

@@ -18,8 +18,9 @@ from typing import Any
 import aiohttp
 import anyio
 import pytest
-from conftest import make_client
-from redis_helpers import require_redis_py, running_redis, until
+
+from tests.conftest import make_client
+from tests.support.redis_server import require_redis_py, running_redis, until
 
 require_redis_py()
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from redis_helpers import require_redis_py, running_redis
+
+from tests.support.redis_server import require_redis_py, running_redis
 
 require_redis_py()
 

@@ -6,7 +6,6 @@ from collections import Counter
 
 import orjson
 import pytest
-from conftest import make_client
 
 from mews_vouchers import (
     BulkOperationError,
@@ -23,6 +22,7 @@ from mews_vouchers import (
     WriteState,
 )
 from mews_vouchers.testing import Fault, Hotel, MewsSimulator
+from tests.conftest import make_client
 
 pytestmark = pytest.mark.anyio
 

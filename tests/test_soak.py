@@ -1,6 +1,6 @@
 """Soak: a portfolio bulk sync under random faults, audited item by item (marker ``soak``).
 
-The engine is ``tests/chaos.py``; ``scripts/soak.py`` runs it at full size (50,000
+The engine is ``tests/support/chaos.py``; ``scripts/soak.py`` runs it at full size (50,000
 vouchers) and prints the counts.  Here it runs at CI size, twice: with retries patient
 enough to outlast most of the chaos (every add must end exactly once), and with retries
 so scarce that many chunks fail (every failure must then be accounted for, and flagged
@@ -11,10 +11,10 @@ ambiguous whenever it may have been applied).  They run with the suite (about 30
 from __future__ import annotations
 
 import pytest
-from chaos import SoakConfig, run_soak
 
 from mews_vouchers import RetryPolicy
 from mews_vouchers.testing import Fault
+from tests.support.chaos import SoakConfig, run_soak
 
 pytestmark = [pytest.mark.anyio, pytest.mark.soak]
 

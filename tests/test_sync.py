@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_client
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -32,6 +31,7 @@ from mews_vouchers import (
 )
 from mews_vouchers._sync_diff import diff
 from mews_vouchers.testing import Fault, Hotel, MewsSimulator
+from tests.conftest import make_client
 
 pytestmark = pytest.mark.anyio
 

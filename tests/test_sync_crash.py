@@ -18,15 +18,16 @@ from typing import Any
 import anyio
 import pytest
 from anyio.abc import Process
-from conftest import make_client
-from sync_child import DESIRED, OWNED, desired_state
 
 from mews_vouchers import VoucherCodeParameters, VoucherParameters, VoucherType
 from mews_vouchers.testing import Hotel, MewsSimulator
+from tests.conftest import make_client
+from tests.support import sync_child
+from tests.support.sync_child import DESIRED, OWNED, desired_state
 
 pytestmark = pytest.mark.anyio
 
-CHILD = Path(__file__).with_name("sync_child.py")
+CHILD = Path(sync_child.__file__)
 WRITES = {
     "vouchers/add",
     "vouchers/update",

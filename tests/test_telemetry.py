@@ -10,8 +10,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
-from conftest import make_client
-from fakes import FakeClock
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -25,6 +23,8 @@ from mews_vouchers import (
 )
 from mews_vouchers import _telemetry as telemetry
 from mews_vouchers.testing import Fault, Hotel, MewsSimulator
+from tests.conftest import make_client
+from tests.support.fakes import FakeClock
 
 otel_sdk = pytest.importorskip("opentelemetry.sdk.trace", reason="needs the dev extra")
 

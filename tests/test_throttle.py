@@ -5,8 +5,6 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from conftest import make_client
-from fakes import FakeClock
 
 from mews_vouchers import (
     BulkOperationError,
@@ -18,6 +16,8 @@ from mews_vouchers import (
 )
 from mews_vouchers._ratelimit import window_margin
 from mews_vouchers.testing import Fault, MewsSimulator
+from tests.conftest import make_client
+from tests.support.fakes import FakeClock
 
 pytestmark = pytest.mark.anyio
 
