@@ -6,7 +6,7 @@ Adds the vouchers (all with external identifiers) across the hotels, updates hal
 deletes a quarter and lists everything, against a simulator that injects every kind of
 fault at random (seeded), then checks that its state is what the SDK reported.  Prints
 the first-pass counts and every broken promise; exits 1 if there is any.  The engine is
-``tests/support/chaos.py``, shared with ``tests/test_soak.py``.
+``tests/support/chaos.py``, shared with ``tests/chaos/test_soak.py``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The soak engine: a bulk sync against a simulator that fails at random, then an audit.
 
-Shared by ``tests/test_soak.py`` (CI size) and ``scripts/soak.py`` (full size).  One run
+Shared by ``tests/chaos/test_soak.py`` (CI size) and ``scripts/soak.py`` (full size).  One run
 adds vouchers that all carry external identifiers across a portfolio of hotels, updates
 half of them, deletes a quarter, lists everything, and checks item by item that what the
 simulator holds is what the SDK reported: nothing lost, nothing duplicated, every input

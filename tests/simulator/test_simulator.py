@@ -1733,7 +1733,7 @@ async def test_serve_seeds_and_prints_how_to_connect() -> None:
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX")
 def test_module_runs_until_interrupted() -> None:
     """`python -m mews_vouchers.testing` prints its address and exits 0 on Ctrl-C."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
@@ -1770,7 +1770,7 @@ def test_module_runs_without_rich() -> None:
 
 # -- independence from the SDK ----------------------------------------------------------
 
-SIMULATOR_DIR = Path(__file__).resolve().parents[1] / "mews_vouchers" / "testing"
+SIMULATOR_DIR = Path(__file__).resolve().parents[2] / "mews_vouchers" / "testing"
 
 
 def _sdk_imports(path: Path) -> list[tuple[str, str]]:

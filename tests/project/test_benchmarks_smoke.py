@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mews_vouchers.testing._redis_server import find_redis_server
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 EXPECTED_FIGURES = [
     "5a read 1000-voucher page (bytes to models) / orjson.loads of it",

@@ -52,7 +52,7 @@ def test_contract_names_are_exported() -> None:
 
 def test_the_version_comes_from_the_package_metadata() -> None:
     """__version__ is the installed distribution's, which is pyproject's: written once."""
-    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     assert mews_vouchers.__version__ == importlib.metadata.version("mews-vouchers")
     assert mews_vouchers.__version__ == pyproject["project"]["version"]
 

@@ -61,7 +61,7 @@ class _Switch(Sampler):
         return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
 
     def get_description(self) -> str:
-        return "on only within tests/test_telemetry.py"
+        return "on only within tests/engine/test_telemetry.py"
 
 
 _SWITCH = _Switch()

@@ -14,7 +14,7 @@ from mews_vouchers.testing import MewsSimulator
 
 pytestmark = pytest.mark.anyio
 
-README = Path(__file__).parent.parent / "README.md"
+README = Path(__file__).parents[2] / "README.md"
 
 
 def python_blocks() -> list[str]:

@@ -43,11 +43,11 @@ from mews_vouchers import (
 )
 from mews_vouchers.testing import Fault, Hotel, MewsSimulator
 from tests.conftest import make_client
-from tests.test_lifecycle import sdk_tasks
+from tests.engine.test_lifecycle import sdk_tasks
 
 pytestmark = pytest.mark.anyio
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def client_sockets(port: int) -> list[Any]:

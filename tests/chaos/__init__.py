@@ -1,0 +1,1 @@
+"""Faults, hostile servers, resource hygiene and properties that must hold under them."""

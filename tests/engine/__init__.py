@@ -1,0 +1,1 @@
+"""The client and its machinery: requests, bulk writes, reads, limits, retries, wire, telemetry."""

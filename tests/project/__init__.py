@@ -1,0 +1,1 @@
+"""The project as shipped: public names, README examples, the benchmarks' smoke run."""

@@ -1,0 +1,1 @@
+"""Sync and apply: plans, diffs, crashes mid-apply, the CLI's commands."""
