@@ -166,6 +166,8 @@ async def test_portfolio_write_needs_enterprise_id(w: World) -> None:
         ),
         (VOUCHER_CODES_DELETE, "VoucherCodeIds", str(uuid.uuid4())),
     ],
+    # Named by operation: an id made of a random UUID is a new test id on every run.
+    ids=[VOUCHERS_ADD, VOUCHERS_UPDATE, VOUCHERS_DELETE, VOUCHER_CODES_ADD, VOUCHER_CODES_DELETE],
 )
 async def test_every_write_needs_enterprise_id_with_a_portfolio_token(
     w: World, operation: str, field: str, item: Any
