@@ -1,6 +1,7 @@
 """Shared fixtures: a simulator on loopback with a small portfolio, and a client for it.
 
-The anyio backend is asyncio, since aiohttp runs on asyncio only.
+The anyio backend is asyncio, since aiohttp runs on asyncio only. Tests import
+``make_client`` and ``FAST_RETRY`` from here; other helpers live in ``tests.support``.
 """
 
 from __future__ import annotations
@@ -17,11 +18,6 @@ from mews_vouchers.testing import Hotel, MewsSimulator
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-def seed_hotel(sim: MewsSimulator, name: str = "Hotel") -> Hotel:
-    """Seed a hotel: kept for the CLI tests, which call it (the others call sim.add_hotel)."""
-    return sim.add_hotel(name)
 
 
 # Retries in tests wait milliseconds, not seconds.

@@ -10,8 +10,7 @@ import pytest
 from mews_vouchers import MewsClient, VoucherParameters, VoucherType, VoucherUpdate
 from mews_vouchers.cli._demo import RESENDS, send_all
 from mews_vouchers.cli._demo_plan import HotelState, load_templates, verify
-from mews_vouchers.testing import Fault, MewsSimulator
-from tests.conftest import Hotel
+from mews_vouchers.testing import Fault, Hotel, MewsSimulator
 
 pytestmark = pytest.mark.anyio
 

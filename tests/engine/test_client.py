@@ -24,8 +24,8 @@ from mews_vouchers import (
     VoucherParameters,
     VoucherType,
 )
-from mews_vouchers.testing import Fault, MewsSimulator
-from tests.conftest import Hotel, make_client, seed_hotel
+from mews_vouchers.testing import Fault, Hotel, MewsSimulator
+from tests.conftest import make_client
 from tests.support.hostile import ScriptedServer
 
 pytestmark = pytest.mark.anyio
@@ -247,7 +247,7 @@ async def test_an_infinite_timeout_is_no_limit(
 async def test_waiting_for_a_pooled_connection_is_not_the_timeout() -> None:
     """Chunks queued behind a one-connection pool wait their turn: none times out in doubt."""
     async with MewsSimulator(latency=0.1) as sim:
-        hotel = seed_hotel(sim)
+        hotel = sim.add_hotel()
         params = [
             VoucherParameters(service_id=hotel.service_id, name=f"V{n}", type=VoucherType.PUBLIC)
             for n in range(8)

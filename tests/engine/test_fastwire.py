@@ -31,7 +31,7 @@ from mews_vouchers._converter import parse_datetime, structure
 from mews_vouchers._fastwire import _ENVELOPES, decode, loads_object
 from mews_vouchers._ids import parse_uuid
 from mews_vouchers._models import VoucherCodeResult, VoucherWriteResult
-from tests.conftest import Hotel
+from mews_vouchers.testing import Hotel
 from tests.support.docs_examples import examples, operation_of
 
 RESULTS = [VouchersResult, VoucherWriteResult, VoucherCodeResult]

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import anyio
 import pytest
 
-from tests.conftest import Hotel, seed_hotel
 from tests.support.redis_server import require_redis_py, running_redis
 
 require_redis_py()
@@ -17,7 +16,7 @@ require_redis_py()
 import redis  # noqa: E402
 
 from mews_vouchers._redis_script import slot_keys  # noqa: E402
-from mews_vouchers.testing import MewsSimulator  # noqa: E402
+from mews_vouchers.testing import Hotel, MewsSimulator  # noqa: E402
 from mews_vouchers.testing._redis_server import RedisServer  # noqa: E402
 
 pytestmark = pytest.mark.anyio
@@ -92,7 +91,7 @@ async def test_unreachable_redis_is_one_error_line_and_nothing_is_sent(
 
 async def test_redis_url_with_no_rate_limit_is_a_usage_error(sim: MewsSimulator) -> None:
     """`--rate-limit none --redis-url URL` contradict each other: exit 2, nothing sent."""
-    seed = seed_hotel(sim)
+    seed = sim.add_hotel()
     code, err = await cli(
         sim,
         "list",
