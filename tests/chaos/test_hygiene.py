@@ -43,7 +43,7 @@ from mews_vouchers import (
 )
 from mews_vouchers.testing import Fault, Hotel, MewsSimulator
 from tests.conftest import make_client
-from tests.engine.test_lifecycle import sdk_tasks
+from tests.support.tasks import sdk_tasks
 
 pytestmark = pytest.mark.anyio
 

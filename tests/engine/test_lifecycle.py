@@ -24,17 +24,9 @@ from mews_vouchers import (
 from mews_vouchers.testing import Hotel, MewsSimulator
 from tests.conftest import make_client
 from tests.support.fakes import FakeClock
+from tests.support.tasks import sdk_tasks
 
 pytestmark = pytest.mark.anyio
-
-
-def sdk_tasks() -> set[Any]:
-    """The SDK's running tasks (the simulator's connection handlers are not ours)."""
-    return {
-        t
-        for t in asyncio.all_tasks()
-        if not t.done() and "mews_vouchers/_" in t.get_coro().cr_code.co_filename  # type: ignore[union-attr]
-    }
 
 
 def items(hotel: Hotel, n: int) -> list[VoucherParameters]:
