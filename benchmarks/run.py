@@ -1,7 +1,7 @@
 """Run the benchmark suite and print one table: figure, measured, baseline, ratio, target, met?
 
     .venv/bin/python -m benchmarks.run            # everything, full size (a few minutes)
-    .venv/bin/python benchmarks/run.py --quick    # tiny sizes, seconds (the smoke test)
+    .venv/bin/python -m benchmarks.run --quick    # tiny sizes, seconds (the smoke test)
     .venv/bin/python -m benchmarks.run --only cpu --profile
 
 Every figure is measured against a baseline in the same run; see benchmarks/README.md.
@@ -17,9 +17,6 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-
-if not __package__:  # run as a script: make the package importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import (
     fig_converter,

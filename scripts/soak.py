@@ -1,23 +1,21 @@
 """Full-size soak: a portfolio bulk sync under random faults, audited item by item.
 
-    python scripts/soak.py --vouchers 50000 --hotels 10 --fault-rate 0.15 --seed 1
+    python -m scripts.soak --vouchers 50000 --hotels 10 --fault-rate 0.15 --seed 1
 
 Adds the vouchers (all with external identifiers) across the hotels, updates half,
 deletes a quarter and lists everything, against a simulator that injects every kind of
 fault at random (seeded), then checks that its state is what the SDK reported.  Prints
 the first-pass counts and every broken promise; exits 1 if there is any.  The engine is
-``tests/support/chaos.py``, shared with ``tests/chaos/test_soak.py``.
+``tests/support/chaos.py``, shared with ``tests/chaos/test_soak.py``: run this as a
+module from the repository root, as above, so that it imports as ``tests.support``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import anyio
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.support.chaos import SoakConfig, run_soak
 

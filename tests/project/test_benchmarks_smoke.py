@@ -53,14 +53,15 @@ SYNC_FIGURES = [
 
 
 def test_quick_run_reports_every_figure(tmp_path: Path) -> None:
-    """`benchmarks/run.py --quick` exits 0 and prints and writes a row for every figure."""
+    """`python -m benchmarks.run --quick` exits 0, printing and writing a row for every figure."""
     out = tmp_path / "rows.json"
     completed = subprocess.run(
         [
             sys.executable,
             "-W",
             "error::ResourceWarning",
-            str(ROOT / "benchmarks" / "run.py"),
+            "-m",
+            "benchmarks.run",
             "--quick",
             "--json",
             str(out),
