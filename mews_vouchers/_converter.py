@@ -23,7 +23,7 @@ Models know nothing of the wire; this module says how they travel:
 
 ``_fastwire`` reads the models that come by the thousand straight from the body bytes
 with msgspec; it follows these rules, leaves anything out of the ordinary to this
-converter, and ``tests/test_fastwire.py`` checks that the two read every input alike.
+converter, and ``tests/engine/test_fastwire.py`` checks that the two read every input alike.
 
 Leaf hooks (UUID, datetime, str, bool, enums, lists) are registered before the class hook
 factory, which builds each class hook lazily on first use, so every class hook sees them.

@@ -21,7 +21,7 @@ everything else to the converter:
   then reads it by its rules, or raises the error the requester reports as a malformed
   response.
 
-``tests/test_fastwire.py`` checks that for every input both ways give equal models or
+``tests/engine/test_fastwire.py`` checks that for every input both ways give equal models or
 both refuse.  One known, deliberate difference: msgspec skips the values of keys it does
 not read without looking inside, so a body whose only flaw sits in such a value (bytes
 that are not UTF-8, a number beyond a double) is read here where orjson refuses it.
@@ -135,7 +135,7 @@ class _Bulk:
     """How the records of one bulk model are read: their struct and the pass after it.
 
     *needs_care* is written out by hand for each model (a loop reading named fields costs
-    a third of one reading them by name from a list); ``tests/test_fastwire.py`` checks
+    a third of one reading them by name from a list); ``tests/engine/test_fastwire.py`` checks
     that it looks at every datetime and activity field the model has.
     """
 
