@@ -58,6 +58,8 @@ class SoakConfig:
     max_concurrency: int = 8
     converge_rounds: int = 10
     retry: RetryPolicy = SOAK_RETRY
+    # The kinds of random faults (None: the simulator's default, every transient kind).
+    faults: tuple[Fault, ...] | None = None
     # The listing that checks the end state, against the same chaos; more patient when
     # *retry* is made harsh on purpose, so that the audit itself gets through.
     list_retry: RetryPolicy = SOAK_RETRY
@@ -456,7 +458,10 @@ async def run_soak(config: SoakConfig, *, converge: bool = True) -> SoakReport:
     report = SoakReport(config=config)
     started = time.perf_counter()
     async with MewsSimulator(
-        fault_rate=config.fault_rate, seed=config.seed, slow_delay=config.slow_delay
+        fault_rate=config.fault_rate,
+        seed=config.seed,
+        slow_delay=config.slow_delay,
+        faults=config.faults,
     ) as sim:
         hotels = [sim.add_hotel(f"Soak hotel {h}", rates=3) for h in range(config.hotels)]
         # Some latency spikes end before the timeout: those answers must be read as usual.
