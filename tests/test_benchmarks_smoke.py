@@ -26,6 +26,8 @@ EXPECTED_FIGURES = [
     "1b bulk add under a rate limit: 429 share",
     "2a getAll fan-out: time / ideal",
     "2b getAll fan-out: sequential loop / SDK (speed-up)",
+    "2c getAll fan-out: get_all / plain concurrent client",
+    "2d getAll fan-out: iter_all / plain concurrent client",
     "3 iter_all client CPU/voucher: SDK / pydantic",
     "3 iter_all client CPU/voucher: SDK / floor",
     "3 get_all client CPU/voucher: SDK / pydantic",
