@@ -203,7 +203,10 @@ async def _supervise(
             await outlet.reserve()
             page = await chain.fetch()
             outlet.emit(page)
-            if chain.advance(page):
+            more = chain.advance(page)
+            # The reader's now: a worker waiting for its next turn must not keep it alive.
+            del page
+            if more:
                 ready_send.send_nowait(chain)
             else:
                 live -= 1
