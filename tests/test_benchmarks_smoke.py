@@ -28,6 +28,7 @@ EXPECTED_FIGURES = [
     "2b getAll fan-out: sequential loop / SDK (speed-up)",
     "2c getAll fan-out: get_all / plain concurrent client",
     "2d getAll fan-out: iter_all / plain concurrent client",
+    "2e getAll fan-out: get_all / plain concurrent client, collector off",
     "3 iter_all client CPU/voucher: SDK / pydantic",
     "3 iter_all client CPU/voucher: SDK / floor",
     "3 get_all client CPU/voucher: SDK / pydantic",
