@@ -21,7 +21,7 @@ import attrs
 from . import _telemetry as telemetry
 from ._config import RetryPolicy
 from ._errors import MewsConnectionError, unwrap_group
-from ._pagination import Chain, PageStream
+from ._pagination import CursorChain, PageStream
 from ._requester import ClientStats, Requester
 from ._timing import Timer
 
@@ -86,13 +86,12 @@ class Context:
                     "the client was closed while the call was running", ambiguous=True
                 )
 
-    def stream(self, chains: list[Chain[P]]) -> PageStream[P]:
+    def stream(self, chains: list[CursorChain[P]]) -> PageStream[P]:
         """Return a stream of the pages of *chains*, which :meth:`aclose` stops."""
         self.check_open()
-        # More chains run than requests may be in flight, so that a chain waiting on its
-        # answer or at its end never leaves a request slot idle; the requester's limit
-        # still caps the requests.  Memory: at most one page per chain, plus the buffer.
-        stream = PageStream(chains, workers=2 * self.settings.max_concurrency, buffer=2)
+        # Two pages beyond the request slots: while the caller keeps up, a request waits
+        # for each slot that frees, and memory stays a few pages however many chains.
+        stream = PageStream(chains, concurrency=self.settings.max_concurrency, buffer=2)
         self._streams.add(stream)
         return stream
 

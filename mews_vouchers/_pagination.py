@@ -4,7 +4,7 @@ A call is planned (by ``_queries``) as a list of *chains*: one per enterprise, p
 of any filter list longer than the API takes (:func:`split_values`), and per window of an
 ``updated_utc`` interval longer than the API allows (:func:`split_interval`).  Each chain
 follows its cursor from newest to oldest until a short page or a null cursor
-(:func:`follow_chain`).  :class:`PageStream` runs the chains concurrently and hands their
+(:class:`CursorChain`).  :class:`PageStream` runs the chains concurrently and hands their
 pages to the caller as they come, with memory bounded by a few pages.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import math
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from types import TracebackType
@@ -64,18 +65,8 @@ def plan(**dimensions: list[Any]) -> list[dict[str, Any]]:
 FetchPage = Callable[[int, uuid.UUID | None], Awaitable[P]]
 
 
-async def follow_chain(
-    fetch: FetchPage[P],
-    *,
-    page_size: int,
-    size_of: Callable[[P], int | None],
-    cursor_of: Callable[[P], uuid.UUID | None],
-    last_id_of: Callable[[P], uuid.UUID | None],
-    emit: Callable[[P], Awaitable[None]],
-    max_shrinks: int,
-    at_most: int | None = None,
-) -> None:
-    """Follow one cursor chain from the newest page to the last, emitting each page.
+class CursorChain(Generic[P]):
+    """One cursor chain, followed from the newest page to the last, a page at a time.
 
     The end is a null cursor or a page shorter than asked for (no extra request), or
     *at_most* items when the filter bounds the answer (a chain filtered by 1000 ids has
@@ -86,46 +77,100 @@ async def follow_chain(
     (the server found the request too heavy) and tries again, at most *max_shrinks*
     times.  A cursor that comes back again, or that is not the id of the page's last
     (oldest) item as the API defines it, raises PaginationError: either would page forever.
+
+    Between pages a chain is only this state, no task: a stream of many chains holds
+    them in a queue while its few workers fetch their pages in turn.
     """
-    count = page_size
-    cursor: uuid.UUID | None = None
-    seen: set[uuid.UUID] = set()
-    shrinks = 0
-    fetched = 0
-    while True:
-        try:
-            page = await fetch(count, cursor)
-        except RequestTimeoutError:
-            if count <= 1 or shrinks >= max_shrinks:
-                raise
-            count = max(1, count // 2)
-            shrinks += 1
-            continue
-        size = size_of(page)
+
+    def __init__(
+        self,
+        fetch: FetchPage[P],
+        *,
+        page_size: int,
+        size_of: Callable[[P], int | None],
+        cursor_of: Callable[[P], uuid.UUID | None],
+        last_id_of: Callable[[P], uuid.UUID | None],
+        max_shrinks: int,
+        at_most: int | None = None,
+    ) -> None:
+        self._fetch = fetch
+        self._size_of = size_of
+        self._cursor_of = cursor_of
+        self._last_id_of = last_id_of
+        self._max_shrinks = max_shrinks
+        self._at_most = at_most
+        self._count = page_size
+        self._cursor: uuid.UUID | None = None
+        self._seen: set[uuid.UUID] = set()
+        self._shrinks = 0
+        self._fetched = 0
+
+    async def fetch(self) -> P:
+        """Fetch the chain's next page (then :meth:`advance` past it)."""
+        while True:
+            try:
+                return await self._fetch(self._count, self._cursor)
+            except RequestTimeoutError:
+                if self._count <= 1 or self._shrinks >= self._max_shrinks:
+                    raise
+                self._count = max(1, self._count // 2)
+                self._shrinks += 1
+
+    def advance(self, page: P) -> bool:
+        """Move past *page*, the one just fetched; return whether another page follows."""
+        size = self._size_of(page)
         # Unknown size: every page before the last covers exactly `count` items, so the
         # bound still holds once `count` per page reaches it.
-        fetched += count if size is None else size
-        next_cursor = cursor_of(page)
-        await emit(page)
-        if next_cursor is None or (size is not None and size < count):
-            return
-        if at_most is not None and fetched >= at_most:
-            return
-        last = last_id_of(page)
-        if last is not None and next_cursor != last:
+        self._fetched += self._count if size is None else size
+        cursor = self._cursor_of(page)
+        if cursor is None or (size is not None and size < self._count):
+            return False
+        if self._at_most is not None and self._fetched >= self._at_most:
+            return False
+        last = self._last_id_of(page)
+        if last is not None and cursor != last:
             raise PaginationError(
-                f"the API returned cursor {next_cursor}, not the id of the page's last item"
+                f"the API returned cursor {cursor}, not the id of the page's last item"
                 f" ({last}); stopping instead of paging without end"
             )
-        if next_cursor in seen:
+        if cursor in self._seen:
             raise PaginationError(
-                f"the API returned cursor {next_cursor} twice; stopping instead of looping"
+                f"the API returned cursor {cursor} twice; stopping instead of looping"
             )
-        seen.add(next_cursor)
-        cursor = next_cursor
+        self._seen.add(cursor)
+        self._cursor = cursor
+        return True
 
 
-Chain = Callable[[Callable[[P], Awaitable[None]]], Awaitable[None]]
+class _Outlet(Generic[P]):
+    """Where a stream's workers hand over pages, each fetched with a page token.
+
+    A worker takes a token before it asks for a page (:meth:`reserve`) and hands it over
+    with the page (:meth:`emit`); the reader gives it back as it takes the page
+    (:meth:`take`).  So the pages being fetched, with those fetched and not yet taken,
+    never outnumber the tokens, however many chains there are.
+    """
+
+    def __init__(self, tokens: int) -> None:
+        self._tokens = anyio.Semaphore(tokens)
+        # Unbounded in itself: the tokens bound it.
+        self.send: MemoryObjectSendStream[P]
+        self.receive: MemoryObjectReceiveStream[P]
+        self.send, self.receive = anyio.create_memory_object_stream[P](math.inf)
+
+    async def reserve(self) -> None:
+        """Wait for a page token: a page may then be fetched."""
+        await self._tokens.acquire()
+
+    def emit(self, page: P) -> None:
+        """Hand *page* to the reader, with the token it was fetched with."""
+        self.send.send_nowait(page)
+
+    async def take(self) -> P:
+        """Return the next page for the reader, giving its token back."""
+        page = await self.receive.receive()
+        self._tokens.release()
+        return page
 
 
 class _Outcome:
@@ -135,17 +180,41 @@ class _Outcome:
 
 
 async def _supervise(
-    chains: list[Chain[P]], workers: int, send: MemoryObjectSendStream[P], outcome: _Outcome
+    chains: list[CursorChain[P]], workers: int, outlet: _Outlet[P], outcome: _Outcome
 ) -> None:
-    """Run *chains* on *workers* workers, sending their pages; record how it ended."""
-    pending = iter(chains)
+    """Fetch the pages of *chains* with *workers* workers into *outlet*; record how it ended.
+
+    Every chain waits in one queue, first come, first served: a worker takes the chain
+    at its head, fetches one page with a token and puts the chain back at the tail.  So
+    every chain starts at once and takes its turn for each page, and the chains end
+    together instead of a few starting late and running alone at the end, with request
+    slots idle.  No chain waits for more than one round of the others.
+    """
+    live = len(chains)
+    ready_send, ready = anyio.create_memory_object_stream[CursorChain[P]](math.inf)
+    for chain in chains:
+        ready_send.send_nowait(chain)
+    if not live:
+        ready_send.close()
 
     async def worker() -> None:
-        for chain in pending:
-            await chain(send.send)
+        nonlocal live
+        async for chain in ready:
+            await outlet.reserve()
+            page = await chain.fetch()
+            outlet.emit(page)
+            more = chain.advance(page)
+            # The reader's now: a worker waiting for its next turn must not keep it alive.
+            del page
+            if more:
+                ready_send.send_nowait(chain)
+            else:
+                live -= 1
+                if not live:
+                    ready_send.close()  # every worker's loop ends
 
     try:
-        async with send, anyio.create_task_group() as tg:
+        async with outlet.send, ready_send, ready, anyio.create_task_group() as tg:
             for _ in range(workers):
                 tg.start_soon(worker)
     except BaseExceptionGroup as group:
@@ -161,17 +230,22 @@ class PageStream(Generic[P]):
 
     Use it with ``async for``; leaving the loop early (``break``, an exception,
     cancellation) stops the chains' requests: at once with ``async with`` or
-    ``aclose()``, else when the stream is collected.  At most *workers* chains run at
-    once and at most *buffer* pages wait for the caller, so memory stays bounded by a few
-    pages however many items there are.
+    ``aclose()``, else when the stream is collected.  Every chain runs at once, taking
+    turns for pages; the pages being fetched or waiting for the caller are at most one
+    per request slot (*concurrency*, or one per chain if fewer) plus *buffer*: enough
+    to keep every slot busy while the caller keeps up, and memory bounded by a few
+    pages however many chains and items there are.
     """
 
-    def __init__(self, chains: Iterable[Chain[P]], *, workers: int, buffer: int = 2) -> None:
+    def __init__(
+        self, chains: Iterable[CursorChain[P]], *, concurrency: int, buffer: int = 2
+    ) -> None:
         self._chains = list(chains)
-        self._workers = max(1, min(workers, len(self._chains)))
-        self._send: MemoryObjectSendStream[P]
-        self._receive: MemoryObjectReceiveStream[P]
-        self._send, self._receive = anyio.create_memory_object_stream[P](buffer)
+        slots = max(1, min(concurrency, len(self._chains)))
+        self._workers = min(slots + buffer, max(1, len(self._chains)))
+        self._outlet = _Outlet[P](slots + buffer)
+        self._send = self._outlet.send
+        self._receive = self._outlet.receive
         self._outcome = _Outcome()
         self._aborted: BaseException | None = None
         self._supervisor: asyncio.Task[None] | None = None
@@ -185,7 +259,7 @@ class PageStream(Generic[P]):
         # The task holds no reference to the stream, so a stream left behind by a
         # ``break`` is collected, and its __del__ cancels the task.
         self._supervisor = asyncio.get_running_loop().create_task(
-            _supervise(self._chains, self._workers, self._send, self._outcome)
+            _supervise(self._chains, self._workers, self._outlet, self._outcome)
         )
 
     def __aiter__(self) -> PageStream[P]:
@@ -199,7 +273,7 @@ class PageStream(Generic[P]):
         if self._supervisor is None:
             self._start()
         try:
-            return await self._receive.receive()
+            return await self._outlet.take()
         except anyio.EndOfStream:
             pass
         except anyio.ClosedResourceError:

@@ -22,7 +22,7 @@ from .._errors import MewsError, MewsValidationError
 from .._exactly_once import add_exactly_once
 from .._fastwire import loads_object
 from .._models import Limitation
-from .._pagination import Chain, ItemStream, PageStream, follow_chain
+from .._pagination import CursorChain, ItemStream, PageStream
 from .._queries import ChainSpec, Query
 from .._requester import AttemptRecord
 from .._validation import Errors, enterprise_id_of, materialize, to_uuid_list
@@ -117,7 +117,7 @@ class Resource(Generic[P, T]):
 
     # -- reading ------------------------------------------------------------------------
 
-    def _chain(self, spec: ChainSpec) -> Chain[P]:
+    def _chain(self, spec: ChainSpec) -> CursorChain[P]:
         ctx, paging = self._ctx, self._paging
 
         async def fetch(count: int, cursor: uuid.UUID | None) -> P:
@@ -137,19 +137,15 @@ class Resource(Generic[P, T]):
             items = paging.items_of(page)
             return items[-1].id if items else None
 
-        async def chain(emit: Callable[[P], Awaitable[None]]) -> None:
-            await follow_chain(
-                fetch,
-                page_size=ctx.settings.page_size,
-                size_of=size_of,
-                cursor_of=_cursor_of,
-                last_id_of=last_id_of,
-                emit=emit,
-                max_shrinks=ctx.settings.retry.max_attempts - 1,
-                at_most=spec.at_most,
-            )
-
-        return chain
+        return CursorChain(
+            fetch,
+            page_size=ctx.settings.page_size,
+            size_of=size_of,
+            cursor_of=_cursor_of,
+            last_id_of=last_id_of,
+            max_shrinks=ctx.settings.retry.max_attempts - 1,
+            at_most=spec.at_most,
+        )
 
     def _pages(self, query: Query, *, items_only: bool = False) -> PageStream[P]:
         """Stream the pages of *query*'s chains (``iter_pages``)."""

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import gc
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import anyio
 import attrs
+import orjson
 import pytest
+from aiohttp import web
 
 from mews_vouchers import MewsClient, PaginationError, RetryPolicy, TimeInterval, VoucherExtent
 from mews_vouchers.testing import Fault, Hotel, MewsSimulator
@@ -383,3 +387,136 @@ async def test_every_fault_on_get_all_ends_with_everything_once(
     assert [v.id for v in result.vouchers if v.id in seeded] == [v.id for v in result.vouchers]
     assert {v.id for v in result.vouchers} == seeded
     assert len(result.vouchers) == 2300
+
+
+async def wait_until(condition: Callable[[], bool]) -> None:
+    """Poll *condition* until it holds (the test fails if it never does)."""
+    with anyio.fail_after(10):
+        while not condition():  # noqa: ASYNC110 (polling: the simulator's log signals no event)
+            await anyio.sleep(0.01)
+
+
+async def test_many_chains_fetch_only_a_few_pages_ahead_of_a_slow_reader(
+    sim: MewsSimulator,
+) -> None:
+    """100 enterprises at once, a reader that stops: max_concurrency + 2 pages answered ahead."""
+    hotels = [sim.add_hotel(f"M{i}") for i in range(100)]
+    for h in hotels:
+        sim.seed_vouchers(h.service_id, 15)  # pages of 10 and 5: 200 requests in all
+    concurrency = 4
+    ahead = concurrency + 2  # one page per request slot, and two for the reader
+    query = {
+        "service_ids": [h.service_id for h in hotels],
+        "enterprise_ids": [h.enterprise_id for h in hotels],
+    }
+    async with make_client(sim, page_size=10, max_concurrency=concurrency) as client:
+        taken = 0
+        async with client.vouchers.iter_pages(**query) as pages:
+            async for _ in pages:
+                taken += 1
+                if taken in (1, 77, 150):  # the reader stops: the chains run ahead of it
+                    await wait_until(lambda now=taken: len(get_alls(sim)) - now >= ahead)
+                    await anyio.sleep(0.1)  # time to fetch more, were it allowed
+                    assert len(get_alls(sim)) - taken == ahead
+        assert taken == 200
+        # iter_all reads through the same stream: one page taken, `ahead` more answered.
+        sim.reset_requests()
+        async with client.vouchers.iter_all(**query) as vouchers:
+            await vouchers.__anext__()
+            await wait_until(lambda: len(get_alls(sim)) >= 1 + ahead)
+            await anyio.sleep(0.1)
+            assert len(get_alls(sim)) == 1 + ahead
+
+
+class Gate:
+    """A proxy to the simulator that answers one request at a time, oldest first.
+
+    It answers only once the client has ``min(slots, chains not finished)`` requests
+    waiting, as a server answering after a fixed latency would see them, and records
+    how many were waiting at each answer.  A client that leaves a slot idle while a
+    chain could use it makes the gate wait; after 5 s it answers anyway and records a
+    stall.  Counting answers, not time, makes the test exact.
+    """
+
+    def __init__(self, sim: MewsSimulator, *, chains: int, slots: int) -> None:
+        self.sim = sim
+        self.slots = slots
+        self.unfinished = chains
+        self.waiting_at_answer: list[int] = []
+        self.stalls: list[tuple[int, int]] = []
+        self._held: list[anyio.Event] = []
+        self._arrived = anyio.Event()
+        self._answered = anyio.Event()
+        self._session: aiohttp.ClientSession | None = None
+
+    async def handle(self, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        turn = anyio.Event()
+        self._held.append(turn)
+        self._arrived.set()
+        await turn.wait()
+        assert self._session is not None
+        async with self._session.post(self.sim.base_url + request.path, json=body) as answer:
+            status, raw = answer.status, await answer.read()
+        page = orjson.loads(raw)
+        if status == 200 and (
+            page["Cursor"] is None or len(page["Vouchers"]) < body["Limitation"]["Count"]
+        ):
+            self.unfinished -= 1  # the chain's last page: it sends no more
+        self._answered.set()
+        return web.Response(status=status, body=raw, content_type="application/json")
+
+    async def run(self) -> None:
+        """Answer the held requests one by one until every chain has ended."""
+        async with aiohttp.ClientSession() as self._session:
+            while self.unfinished:
+                wanted = min(self.slots, self.unfinished)
+                with anyio.move_on_after(5):
+                    while len(self._held) < wanted:
+                        self._arrived = anyio.Event()
+                        await self._arrived.wait()
+                if len(self._held) < wanted:
+                    self.stalls.append((len(self._held), self.unfinished))
+                    await wait_until(lambda: bool(self._held))
+                self.waiting_at_answer.append(len(self._held))
+                self._answered = anyio.Event()
+                self._held.pop(0).set()
+                await self._answered.wait()
+
+
+async def _read_get_all(client: MewsClient, query: dict[str, Any]) -> int:
+    return len((await client.vouchers.get_all(**query)).vouchers)
+
+
+async def _read_iter_all(client: MewsClient, query: dict[str, Any]) -> int:
+    return len([v async for v in client.vouchers.iter_all(**query)])
+
+
+@pytest.mark.parametrize("read", [_read_get_all, _read_iter_all], ids=["get_all", "iter_all"])
+async def test_every_request_slot_stays_busy_while_chains_remain(
+    sim: MewsSimulator, read: Callable[[MewsClient, dict[str, Any]], Awaitable[int]]
+) -> None:
+    """10 chains, 4 slots: 4 requests wait at every answer until fewer chains remain than slots.
+
+    Every chain starts at once and takes its turn for a page in order, so the chains
+    end together: fewer than 4 requests are in flight only for the last pages of the
+    last 3 chains.  (A chain started once another has ended runs alone at the end.)
+    """
+    chains, slots = 10, 4
+    hotels = [sim.add_hotel(f"G{i}") for i in range(chains)]
+    for h in hotels:
+        sim.seed_vouchers(h.service_id, 25)  # pages of 10, 10 and 5
+    gate = Gate(sim, chains=chains, slots=slots)
+    query = {
+        "service_ids": [h.service_id for h in hotels],
+        "enterprise_ids": [h.enterprise_id for h in hotels],
+    }
+    with anyio.fail_after(60):
+        async with ScriptedServer(gate.handle) as server, anyio.create_task_group() as tg:
+            tg.start_soon(gate.run)
+            async with make_client(
+                sim, base_url=server.base_url, page_size=10, max_concurrency=slots
+            ) as client:
+                assert await read(client, query) == 25 * chains
+    assert gate.stalls == []
+    assert len(gate.waiting_at_answer) == 3 * chains
+    assert [n for n in gate.waiting_at_answer if n < slots] == [3, 2, 1]
