@@ -290,9 +290,15 @@ async def run_chunked(
                 logger.warning("on_progress raised; it will not be called again", exc_info=True)
                 progress.clear()
 
-    async with anyio.create_task_group() as tg:
-        for span in plan_chunks(len(items), chunk_size):
-            tg.start_soon(run_one, span)
+    try:
+        async with anyio.create_task_group() as tg:
+            for span in plan_chunks(len(items), chunk_size):
+                tg.start_soon(run_one, span)
+    finally:
+        # run_one refers to itself (it starts the halves of a split chunk), a cycle through
+        # its closure that would keep every item and result of the call alive until the
+        # garbage collector's next full collection: emptying the cell breaks it.
+        del run_one
 
     if failures:
         raise BulkOperationError(operation, results, failures)
