@@ -246,7 +246,7 @@ async def run_chunked(
                     # larger attempt may have been applied (a 408), and doubt is the
                     # ledger's side to err on.
                     for part in (span[:half], span[half:]):
-                        tg.start_soon(run_one, part, doubt or exc.ambiguous)
+                        tg.start_soon(run_one, part, doubt or exc.ambiguous)  # noqa: F821 (see finally:)
                     return
                 if isinstance(exc.error, AuthenticationError):
                     fatal.append(exc.error)

@@ -38,12 +38,12 @@ async def add_exactly_once(
     """Send an add chunk; if its outcome is unknown, settle it by looking its items up.
 
     *key* gives what identifies an item in what *lookup* returns (``None``: the item
-    cannot be looked up); it is asked only once the chunk is in doubt, which is rare.  A failure known not to have been applied fails the chunk plainly.  One
-    that may have been applied, or an answer with the wrong count, puts the chunk in
-    doubt; then each round waits a backoff (a request still being processed gets time to
-    land), looks the pending items up, keeps what exists and re-sends only the rest.
-    Without a key for every item, or with one repeated, a lookup cannot tell, so the
-    chunk stays ambiguous.
+    cannot be looked up); it is asked only once the chunk is in doubt, which is rare.  A
+    failure known not to have been applied fails the chunk plainly.  One that may have
+    been applied, or an answer with the wrong count, puts the chunk in doubt; then each
+    round waits a backoff (a request still being processed gets time to land), looks the
+    pending items up, keeps what exists and re-sends only the rest.  Without a key for
+    every item, or with one repeated, a lookup cannot tell, so the chunk stays ambiguous.
     """
     results: list[R | None] = [None] * len(chunk)
     pending = list(range(len(chunk)))
