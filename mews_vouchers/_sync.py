@@ -32,6 +32,7 @@ from ._models import (
     VoucherExtent,
     VoucherParameters,
 )
+from ._queries import VoucherQuery
 from ._sync_diff import Desired, Differ, Draft, IntKey, diff_codes
 from ._sync_models import DesiredVoucher, SyncPlan, SyncResult
 from ._validation import (
@@ -270,12 +271,15 @@ def _check_codes(
 
 
 async def _read(vouchers: Vouchers, options: Options, desired: Desired, differ: Differ) -> None:
-    pages = vouchers.iter_pages(
-        service_ids=options.service_ids or desired.services,
-        enterprise_ids=None if options.enterprise_id is None else [options.enterprise_id],
-        activity_states=[ActivityState.ACTIVE],
+    # The pages of iter_pages, their vouchers left as msgspec decoded them: the diff
+    # compares those, and builds models only of the vouchers the plan holds.
+    query = VoucherQuery(
+        service_ids=tuple(options.service_ids or desired.services),
+        enterprise_ids=None if options.enterprise_id is None else (options.enterprise_id,),
+        activity_states=(ActivityState.ACTIVE,),
         extent=VoucherExtent(vouchers=True, voucher_assignments=desired.manages_rates),
     )
+    pages = vouchers._pages_lazily(query)
     async with pages:
         async for page in pages:
             # The chain that fetched this page is about to ask for the next one: let that
