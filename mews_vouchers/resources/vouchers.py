@@ -313,7 +313,10 @@ class Vouchers(Resource[VouchersResult, Voucher]):
             updated_utc=updated_utc,
             extent=extent,
         )
-        return self._items(query)
+        # Each voucher is built as the loop reaches it (a slice at a time, see Lazy): a
+        # page waiting its turn holds records the collector does not track, and the
+        # vouchers a caller drops die young.  The pages themselves are never handed out.
+        return cast(ItemStream[VouchersResult, Voucher], self._lazily._items(query))
 
     def _pages_lazily(self, query: VoucherQuery) -> PageStream[LazyPage]:
         """Stream the pages of *query* as iter_pages does, their vouchers built as read."""
