@@ -359,7 +359,7 @@ def run(quick: bool) -> list[Row]:
     ):
         kind, _, how = name.partition(" ")
         what = "iter_all" if kind == "read" else "add"
-        who = "floor (aiohttp + orjson)" if how == "floor" else "SDK"
+        who = "floor (aiohttp + orjson) " if how == "floor" else ""
         note = (
             f"{size.clients} clients at once; one core of this machine serves"
             f" {_tokens(ms[name]):.0f} tokens at 200 requests / 30 s, the goal's machine"
@@ -373,7 +373,7 @@ def run(quick: bool) -> list[Row]:
         rows.append(
             Row(
                 figure=(
-                    f"8{letter} portfolio in one process, {who} {what}: CPU per 1000-voucher"
+                    f"8{letter} portfolio in one process, {who}{what}: CPU per 1000-voucher"
                     f" request / budget{', GC tuned' if how == 'tuned' else ''}"
                 ),
                 measured=ms[name],
