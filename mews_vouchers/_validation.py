@@ -107,6 +107,17 @@ def validate_voucher_parameters(
     With *unique_keys*, an external identifier repeated within a service is refused too
     (sync checks its keys itself, and says why in its own words).
     """
+    index_voucher_parameters(items, name, unique_keys=unique_keys)
+
+
+def index_voucher_parameters(
+    items: Sequence[object], name: str = "params", *, unique_keys: bool = True
+) -> dict[int, dict[str, int]]:
+    """Check every item as :func:`validate_voucher_parameters` does; return their keys.
+
+    The index holds, for each service (by its UUID's int), each external identifier at
+    the first position that holds it: sync's index, built in the same loop.
+    """
     errors: Errors = []
     known_types = VoucherType._value2member_map_
     # External identifiers seen, by service (its UUID's int: UUID.__hash__ is Python code);
@@ -149,13 +160,11 @@ def validate_voucher_parameters(
             _text(errors, f"{name}[{i}].external_identifier", ext, MAX_EXTERNAL_IDENTIFIER_LENGTH)
             if not isinstance(ext, str):
                 continue
-        if not unique_keys:
-            continue
         if item.service_id is not service:
             service = item.service_id
             seen = keys.setdefault(service.int, {})
         first = seen.setdefault(ext, i)
-        if first != i:
+        if first != i and unique_keys:
             _repeat(
                 errors,
                 f"{name}[{i}].external_identifier",
@@ -163,6 +172,7 @@ def validate_voucher_parameters(
                 "an external identifier of a service",
             )
     _raise_if(errors)
+    return keys
 
 
 def validate_voucher_updates(items: Sequence[object], name: str = "updates") -> None:
