@@ -156,6 +156,10 @@ class WriteLedger(Generic[R]):
 
     def _set(self, indices: Iterable[int], state: WriteState) -> None:
         code = _CODE[state]
+        if type(indices) is range and indices.step == 1:
+            # A whole chunk, the common case: one slice assignment, not a loop per item.
+            self._states[indices.start : indices.stop] = bytes((code,)) * len(indices)
+            return
         for i in indices:
             self._states[i] = code
 
@@ -232,7 +236,7 @@ async def run_chunked(
             if fatal:
                 fail(span, fatal[0], doubt)
                 return
-            chunk = [items[i] for i in span]
+            chunk = list(items[span.start : span.stop])
             ledger._set(span, WriteState.IN_FLIGHT)
             try:
                 chunk_results = await send(chunk)
