@@ -126,7 +126,7 @@ def check_desired(desired: Iterable[object], options: Options, errors: Errors) -
     # Positions in *desired* of the items kept, once an item of the wrong type was left out.
     kept: list[int] | None = None
     items: list[Any] = desired if isinstance(desired, list) else list(desired)
-    if all(type(item) is VoucherParameters for item in items):
+    if list(map(type, items)).count(VoucherParameters) == len(items):
         # The common case, plain parameters: no item to unwrap, no code to manage.
         params.extend(items)
         codes.extend([None] * len(items))
