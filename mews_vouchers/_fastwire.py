@@ -140,12 +140,13 @@ _SLICE = 256
 class Lazy(Sequence[T]):
     """Records of a page as msgspec decoded them, each made a model only when it is read.
 
-    ``iter_all`` and sync read pages this way: a decoded record is one object the garbage
-    collector does not track (its ids are shared, its strings and datetimes untracked),
-    where a model is two it does (the model, its own id); models built a slice at a time
-    as the reader goes, and dropped by it, die young and cheap.  Sync compares the
-    :attr:`records` themselves and builds the few models its plan holds.  Records that
-    the converter read (the fallback) are models already: *build* is then ``list``.
+    ``iter_all`` and sync read pages this way: a decoded record is an object the garbage
+    collector does not track (of what it holds, only its own id is; the other ids are
+    shared), where its model would be one more that it does and walks while the page
+    waits for its reader; models built a slice at a time as the reader goes, and dropped
+    by it, die young and cheap.  Sync compares the :attr:`records` themselves and builds
+    the few models its plan holds.  Records that the converter read (the fallback) are
+    models already: *build* is then ``list``.
     """
 
     __slots__ = ("_build", "records")

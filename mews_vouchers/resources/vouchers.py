@@ -314,8 +314,8 @@ class Vouchers(Resource[VouchersResult, Voucher]):
             extent=extent,
         )
         # Each voucher is built as the loop reaches it (a slice at a time, see Lazy): a
-        # page waiting its turn holds records the collector does not track, and the
-        # vouchers a caller drops die young.  The pages themselves are never handed out.
+        # page waiting its turn holds records the collector does not track (but for their
+        # ids), and the vouchers a caller drops die young.  The pages are never handed out.
         return cast(ItemStream[VouchersResult, Voucher], self._lazily._items(query))
 
     def _pages_lazily(self, query: VoucherQuery) -> PageStream[LazyPage]:
