@@ -156,6 +156,10 @@ class WriteLedger(Generic[R]):
 
     def _set(self, indices: Iterable[int], state: WriteState) -> None:
         code = _CODE[state]
+        if type(indices) is range and indices.step == 1:
+            # A whole chunk, the common case: one slice assignment, not a loop per item.
+            self._states[indices.start : indices.stop] = bytes((code,)) * len(indices)
+            return
         for i in indices:
             self._states[i] = code
 
@@ -232,7 +236,7 @@ async def run_chunked(
             if fatal:
                 fail(span, fatal[0], doubt)
                 return
-            chunk = [items[i] for i in span]
+            chunk = list(items[span.start : span.stop])
             ledger._set(span, WriteState.IN_FLIGHT)
             try:
                 chunk_results = await send(chunk)
@@ -246,7 +250,7 @@ async def run_chunked(
                     # larger attempt may have been applied (a 408), and doubt is the
                     # ledger's side to err on.
                     for part in (span[:half], span[half:]):
-                        tg.start_soon(run_one, part, doubt or exc.ambiguous)
+                        tg.start_soon(run_one, part, doubt or exc.ambiguous)  # noqa: F821 (see finally:)
                     return
                 if isinstance(exc.error, AuthenticationError):
                     fatal.append(exc.error)
@@ -290,9 +294,15 @@ async def run_chunked(
                 logger.warning("on_progress raised; it will not be called again", exc_info=True)
                 progress.clear()
 
-    async with anyio.create_task_group() as tg:
-        for span in plan_chunks(len(items), chunk_size):
-            tg.start_soon(run_one, span)
+    try:
+        async with anyio.create_task_group() as tg:
+            for span in plan_chunks(len(items), chunk_size):
+                tg.start_soon(run_one, span)
+    finally:
+        # run_one refers to itself (it starts the halves of a split chunk), a cycle through
+        # its closure that would keep every item and result of the call alive until the
+        # garbage collector's next full collection: emptying the cell breaks it.
+        del run_one
 
     if failures:
         raise BulkOperationError(operation, results, failures)

@@ -238,6 +238,16 @@ converter.register_unstructure_hook_factory(
 )
 
 
+def _is_optional_plain(t: Any) -> bool:
+    """Whether *t* is ``X | None`` for an X the encoder writes as it is (an id, a text)."""
+    args = typing.get_args(t)
+    return len(args) == 2 and type(None) in args and (uuid.UUID in args or str in args)
+
+
+# cattrs' hook for an optional field is a Python call per value; these need none.
+converter.register_unstructure_hook_factory(_is_optional_plain, lambda _: identity)
+
+
 def _is_list(t: Any) -> bool:
     return typing.get_origin(t) is list
 

@@ -11,7 +11,7 @@ keys) is passed in.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._batching import ChunkError
@@ -31,24 +31,25 @@ Lookup = Callable[[list[Item]], Awaitable[Mapping[Any, R]]]
 async def add_exactly_once(
     ctx: Context,
     chunk: list[Item],
-    keys: Sequence[Hashable | None],
+    key: Callable[[Item], Hashable | None],
     send: Send[Item, R],
     lookup: Lookup[Item, R],
 ) -> list[R]:
     """Send an add chunk; if its outcome is unknown, settle it by looking its items up.
 
-    *keys* identify each item in what *lookup* returns (``None``: the item cannot be
-    looked up).  A failure known not to have been applied fails the chunk plainly.  One
-    that may have been applied, or an answer with the wrong count, puts the chunk in
-    doubt; then each round waits a backoff (a request still being processed gets time to
-    land), looks the pending items up, keeps what exists and re-sends only the rest.
-    Without a key for every item, or with one repeated, a lookup cannot tell, so the
-    chunk stays ambiguous.
+    *key* gives what identifies an item in what *lookup* returns (``None``: the item
+    cannot be looked up); it is asked only once the chunk is in doubt, which is rare.  A
+    failure known not to have been applied fails the chunk plainly.  One that may have
+    been applied, or an answer with the wrong count, puts the chunk in doubt; then each
+    round waits a backoff (a request still being processed gets time to land), looks the
+    pending items up, keeps what exists and re-sends only the rest.  Without a key for
+    every item, or with one repeated, a lookup cannot tell, so the chunk stays ambiguous.
     """
     results: list[R | None] = [None] * len(chunk)
     pending = list(range(len(chunk)))
     doubt: MewsError | None = None  # why the chunk is in doubt, once it is
     attempts = 0
+    keys: list[Hashable | None] = []
     while True:
         record = AttemptRecord()
         try:
@@ -68,7 +69,8 @@ async def add_exactly_once(
             ctx.stats.resolved_ambiguous += 1
             return results  # type: ignore[return-value]  # every slot filled
         attempts += record.attempts
-        if any(key is None for key in keys) or len(set(keys)) != len(keys):
+        keys = keys or [key(item) for item in chunk]
+        if any(k is None for k in keys) or len(set(keys)) != len(keys):
             raise ChunkError(doubt, ambiguous=True) from doubt
         await ctx.timer.sleep_for(retry_delay(ctx.settings.retry, max(attempts, 1)))
         try:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import enum
 import typing
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -43,6 +43,8 @@ import orjson
 from ._converter import ACTIVITY_FIELDS, pascal, settle_activity, structure, to_utc
 from ._ids import CACHED, parse_uuid
 from ._models import (
+    Company,
+    Rate,
     Voucher,
     VoucherAssignment,
     VoucherCode,
@@ -51,7 +53,7 @@ from ._models import (
     VoucherWriteResult,
 )
 
-__all__ = ["decode", "loads_object"]
+__all__ = ["Lazy", "LazyPage", "decode", "decode_lazily", "loads_object"]
 
 T = TypeVar("T")
 
@@ -130,6 +132,55 @@ def _never(records: list[Any]) -> bool:
     return False
 
 
+# Models built at a time as a Lazy is iterated: few enough that they die young when the
+# reader drops them, many enough that the call into msgspec costs nothing per model.
+_SLICE = 256
+
+
+class Lazy(Sequence[T]):
+    """Records of a page as msgspec decoded them, each made a model only when it is read.
+
+    ``iter_all`` and sync read pages this way: a decoded record is an object the garbage
+    collector does not track (of what it holds, only its own id is; the other ids are
+    shared), where its model would be one more that it does and walks while the page
+    waits for its reader; models built a slice at a time as the reader goes, and dropped
+    by it, die young and cheap.  Sync compares the :attr:`records` themselves and builds
+    the few models its plan holds.  Records that the converter read (the fallback) are
+    models already: *build* is then ``list``.
+    """
+
+    __slots__ = ("_build", "records")
+
+    def __init__(self, records: list[Any], build: Callable[[list[Any]], list[T]]) -> None:
+        self.records = records
+        """Decoded, settled records: the models' fields under the models' names."""
+        self._build = build
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @typing.overload
+    def __getitem__(self, index: int) -> T: ...
+
+    @typing.overload
+    def __getitem__(self, index: slice) -> list[T]: ...
+
+    def __getitem__(self, index: int | slice) -> T | list[T]:
+        if isinstance(index, slice):
+            return self._build(self.records[index])
+        return self._build([self.records[index]])[0]
+
+    def __iter__(self) -> Iterator[T]:
+        records, build = self.records, self._build
+        for start in range(0, len(records), _SLICE):
+            yield from build(records[start : start + _SLICE])
+
+    def at(self, positions: list[int]) -> list[T]:
+        """Return the models of the records at *positions*, built in one call."""
+        records = self.records
+        return self._build([records[i] for i in positions])
+
+
 @attrs.frozen
 class _Bulk:
     """How the records of one bulk model are read: their struct and the pass after it.
@@ -168,8 +219,8 @@ class _Bulk:
         datetimes = tuple(n for n in names if _base_type(hints[n]) is datetime)
         return cls(model, struct, needs_care, datetimes, settled)
 
-    def models(self, records: list[Any] | None) -> list[Any]:
-        """Turn decoded structs into models, after the rules msgspec cannot state."""
+    def settle(self, records: list[Any] | None) -> list[Any]:
+        """Apply the rules msgspec cannot state to decoded structs, in place; return them."""
         if not records:
             return []
         if self.needs_care(records):
@@ -182,7 +233,19 @@ class _Bulk:
                     record.is_active, record.activity_state = settle_activity(
                         record.is_active, record.activity_state
                     )
+        return records
+
+    def build(self, records: list[Any]) -> list[Any]:
+        """Build the models of settled structs, in C."""
         return msgspec.convert(records, list[self.model], from_attributes=True)  # type: ignore[name-defined]
+
+    def models(self, records: list[Any] | None) -> list[Any]:
+        """Turn decoded structs into models, after the rules msgspec cannot state."""
+        return self.build(self.settle(records)) if records else []
+
+    def lazy(self, records: list[Any] | None) -> Lazy[Any]:
+        """Settle decoded structs now; build their models only as they are read."""
+        return Lazy(self.settle(records), self.build)
 
 
 _BULK = {
@@ -205,8 +268,12 @@ class _Envelope:
     readers: tuple[tuple[str, Callable[[Any], Any]], ...]
 
     @classmethod
-    def of(cls, result: type[Any]) -> _Envelope:
-        """Declare the struct of the answer *result*: bulk lists as structs, others raw."""
+    def of(cls, result: type[Any], *, lazily: type[Any] | None = None) -> _Envelope:
+        """Declare the struct of the answer *result*: bulk lists as structs, others raw.
+
+        With *lazily* (a class with *result*'s fields), a list of vouchers is read as a
+        :class:`Lazy` and the answer is an instance of that class.
+        """
         hints = typing.get_type_hints(result)
         fields: list[tuple[str, Any, Any]] = []
         readers: list[tuple[str, Callable[[Any], Any]]] = []
@@ -215,7 +282,8 @@ class _Envelope:
             bulk = _BULK.get(_list_item(t))
             if bulk is not None:
                 fields.append((field.name, list[bulk.struct] | None, None))  # type: ignore[name-defined]
-                readers.append((field.name, bulk.models))
+                lazy = lazily is not None and bulk.model is Voucher
+                readers.append((field.name, bulk.lazy if lazy else bulk.models))
             elif t == uuid.UUID | None:
                 fields.append((field.name, uuid.UUID | None, None))
                 readers.append((field.name, _same))
@@ -227,7 +295,7 @@ class _Envelope:
             f"{result.__name__}Wire", fields, kw_only=True, rename=pascal, gc=False
         )
         return cls(
-            result=result,
+            result=result if lazily is None else lazily,
             decoder=msgspec.json.Decoder(struct, dec_hook=_shared_id),
             readers=tuple(readers),
         )
@@ -257,6 +325,35 @@ _ENVELOPES: dict[type[Any], _Envelope] = {
     result: _Envelope.of(result)
     for result in (VouchersResult, VoucherWriteResult, VoucherCodeResult)
 }
+
+
+@attrs.frozen(kw_only=True)
+class LazyPage:
+    """A getAll page as ``iter_all`` and sync read it: a VouchersResult, vouchers :class:`Lazy`."""
+
+    vouchers: Lazy[Voucher] = attrs.field(factory=lambda: Lazy([], list))
+    voucher_codes: list[VoucherCode] = attrs.field(factory=list)
+    voucher_assignments: list[VoucherAssignment] = attrs.field(factory=list)
+    rates: list[Rate] = attrs.field(factory=list)
+    companies: list[Company] = attrs.field(factory=list)
+    cursor: uuid.UUID | None = None
+
+
+_LAZY_PAGE = _Envelope.of(VouchersResult, lazily=LazyPage)
+
+
+def decode_lazily(body: bytes) -> LazyPage:
+    """Read the getAll page *body*, its vouchers built only as they are read.
+
+    Raises what ``decode(body, VouchersResult)`` raises for a body it cannot read.
+    """
+    try:
+        return typing.cast(LazyPage, _LAZY_PAGE.read(body))
+    except Exception:  # anything unusual: the converter decides
+        pass
+    page = structure(loads_object(body), VouchersResult)
+    fields = attrs.asdict(page, recurse=False)
+    return LazyPage(**{**fields, "vouchers": Lazy(page.vouchers, list)})
 
 
 def decode(body: bytes, cls: type[T]) -> T:

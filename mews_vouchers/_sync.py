@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
@@ -32,14 +32,15 @@ from ._models import (
     VoucherExtent,
     VoucherParameters,
 )
+from ._queries import VoucherQuery
 from ._sync_diff import Desired, Differ, Draft, IntKey, diff_codes
 from ._sync_models import DesiredVoucher, SyncPlan, SyncResult
 from ._validation import (
     Errors,
+    index_voucher_parameters,
     to_optional_uuid,
     to_uuid_list,
     validate_voucher_code_parameters,
-    validate_voucher_parameters,
 )
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ def check_options(
     return Options(eid, services, delete_missing is True, owned_prefix, max_deletes)
 
 
-def _reindex(errors: Errors, positions: list[int]) -> Errors:
+def _reindex(errors: Errors, positions: Sequence[int]) -> Errors:
     """Map ``desired[k]`` paths of a filtered list back to the items' own positions."""
 
     def fix(path: str) -> str:
@@ -123,9 +124,9 @@ def check_desired(desired: Iterable[object], options: Options, errors: Errors) -
         return state
     params, codes = state.params, state.codes
     # Positions in *desired* of the items kept, once an item of the wrong type was left out.
-    positions: list[int] | None = None
+    kept: list[int] | None = None
     items: list[Any] = desired if isinstance(desired, list) else list(desired)
-    if all(type(item) is VoucherParameters for item in items):
+    if list(map(type, items)).count(VoucherParameters) == len(items):
         # The common case, plain parameters: no item to unwrap, no code to manage.
         params.extend(items)
         codes.extend([None] * len(items))
@@ -145,55 +146,50 @@ def check_desired(desired: Iterable[object], options: Options, errors: Errors) -
             errors.append(
                 (f"desired[{i}]", f"expected VoucherParameters or DesiredVoucher, got {got}")
             )
-            if positions is None:
-                positions = list(range(i))
+            if kept is None:
+                kept = list(range(i))
             continue
-        if positions is not None:
-            positions.append(i)
-    if positions is None:
-        positions = list(range(len(params)))
+        if kept is not None:
+            kept.append(i)
+    positions: Sequence[int] = range(len(params)) if kept is None else kept
     try:
-        validate_voucher_parameters(params, name="desired", unique_keys=False)
+        keys = index_voucher_parameters(params, name="desired", unique_keys=False)
     except MewsValidationError as exc:
         errors += _reindex(exc.errors, positions)
+    else:
+        if _take_index(state, keys, options):
+            return state
     _index(state, positions, options, errors)
     return state
 
 
-def _index_one_service(state: Desired, options: Options) -> bool:
-    """Index the common case at C speed: one service, identifiers all set, unique, owned.
+def _take_index(state: Desired, keys: dict[int, dict[str, int]], options: Options) -> bool:
+    """Take the index validation built, when every key is as sync needs it (the common case).
 
-    Returns False, having changed nothing, for any other input: the loop of ``_index``
-    then finds and names each problem.
+    That is: every item has an identifier (not empty), unique within its service, within
+    ``owned_prefix`` and ``service_ids``, and no item manages codes.  Returns False,
+    having changed nothing, for any other input: the loop of ``_index`` then finds and
+    names each problem.  Decided with passes over the index in C, not a loop per item.
     """
     params, codes = state.params, state.codes
     n = len(params)
-    if not n or codes.count(None) != n:
+    if not n or codes.count(None) != n or sum(map(len, keys.values())) != n:
+        return False  # codes to check, or an identifier missing or repeated
+    services = [uuid.UUID(int=service) for service in keys]
+    allowed = options.service_ids
+    if allowed is not None and not all(service in allowed for service in services):
         return False
-    service = params[0].service_id
-    if options.service_ids is not None and service not in options.service_ids:
-        return False
-    services = [p.service_id.int for p in params]
-    if services.count(service.int) != n:
-        return False
-    exts: list[Any] = [p.external_identifier for p in params]
-    if set(map(type, exts)) != {str}:
-        return False
-    keys = dict(zip(exts, range(n), strict=True))
     prefix = options.owned_prefix
-    if len(keys) != n or "" in keys:
-        return False
-    if prefix and not all(map(str.startswith, exts, repeat(prefix))):
-        return False
-    state.index[service.int] = keys
-    state.services.append(service)
+    for seen in keys.values():
+        if "" in seen or (prefix and not all(map(str.startswith, seen, repeat(prefix)))):
+            return False
+    state.index.update(keys)
+    state.services.extend(services)
     return True
 
 
-def _index(state: Desired, positions: list[int], options: Options, errors: Errors) -> None:
+def _index(state: Desired, positions: Sequence[int], options: Options, errors: Errors) -> None:
     """Index the items by service and identifier, adding the problems of their keys."""
-    if _index_one_service(state, options):
-        return
     index, services, codes = state.index, state.services, state.codes
     allowed = None if options.service_ids is None else set(options.service_ids)
     prefix = options.owned_prefix
@@ -270,12 +266,15 @@ def _check_codes(
 
 
 async def _read(vouchers: Vouchers, options: Options, desired: Desired, differ: Differ) -> None:
-    pages = vouchers.iter_pages(
-        service_ids=options.service_ids or desired.services,
-        enterprise_ids=None if options.enterprise_id is None else [options.enterprise_id],
-        activity_states=[ActivityState.ACTIVE],
+    # The pages of iter_pages, their vouchers left as msgspec decoded them: the diff
+    # compares those, and builds models only of the vouchers the plan holds.
+    query = VoucherQuery(
+        service_ids=tuple(options.service_ids or desired.services),
+        enterprise_ids=None if options.enterprise_id is None else (options.enterprise_id,),
+        activity_states=(ActivityState.ACTIVE,),
         extent=VoucherExtent(vouchers=True, voucher_assignments=desired.manages_rates),
     )
+    pages = vouchers._pages_lazily(query)
     async with pages:
         async for page in pages:
             # The chain that fetched this page is about to ask for the next one: let that

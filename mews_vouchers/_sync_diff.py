@@ -26,13 +26,13 @@ from typing import Any, Final
 
 import attrs
 
+from ._fastwire import LazyPage
 from ._models import (
     UNSET,
     Voucher,
     VoucherCode,
     VoucherCodeParameters,
     VoucherParameters,
-    VouchersResult,
     VoucherUpdate,
 )
 from ._sync_models import DesiredVoucher
@@ -42,6 +42,8 @@ from ._sync_models import DesiredVoucher
 IntKey = tuple[int, str]
 
 _NO_KEYS: Final[dict[str, int]] = {}
+_UNMANAGED: Final = -1
+_DELETABLE: Final = -2
 _RATES = attrgetter("assigned_rate_ids")
 
 
@@ -149,24 +151,35 @@ class Differ:
         self.unmanaged: list[Voucher] = []
         self.rate_ids: dict[uuid.UUID, list[uuid.UUID]] = {}
 
-    def see(self, page: VouchersResult) -> None:
-        """Diff the vouchers of one page, and gather its rate assignments."""
+    def see(self, page: LazyPage) -> None:
+        """Diff the vouchers of one page, and gather its rate assignments.
+
+        The page's records are compared as decoded (they hold the models' fields); only
+        the vouchers the plan may act on are built as models, in one call per page.
+        """
         index, params, codes = self.desired.index, self.desired.params, self.desired.codes
-        matched, kept = self.matched, self.kept
+        matched = self.matched
         last_service: uuid.UUID | None = None
         service = 0
         positions = _NO_KEYS
         others: set[str] = set()
-        for voucher in page.vouchers:
+        records = page.vouchers.records
+        # What the plan may hold, by position in *records*: kept for a closer diff (the
+        # desired item's position), unmanaged (-1), or deletable (-2, with its key).
+        held: list[int] = []
+        why: list[int] = []
+        deletable: list[IntKey] = []
+        for j, voucher in enumerate(records):
             ext = voucher.external_identifier
             if not voucher.is_active:
                 continue  # asked for active ones only; a deleted one is in no plan
             if not ext:
-                self.unmanaged.append(voucher)
+                held.append(j)
+                why.append(_UNMANAGED)
                 continue
             service_id = voucher.service_id
             if service_id is not last_service:
-                # The converter shares one UUID object between the vouchers of a service.
+                # The reader shares one UUID object between the vouchers of a service.
                 last_service, service = service_id, service_id.int
                 positions = index.get(service, _NO_KEYS)
                 others = self.others.setdefault(service, set())
@@ -177,7 +190,9 @@ class Differ:
                 else:
                     others.add(ext)
                     if self.delete_missing and ext.startswith(self.owned_prefix):
-                        self.deletable[service, ext] = voucher
+                        held.append(j)
+                        why.append(_DELETABLE)
+                        deletable.append((service, ext))
                 continue
             if matched[i]:
                 self.conflicted.add((service, ext))
@@ -196,7 +211,17 @@ class Differ:
                 and codes[i] is None
             ):
                 continue
-            kept[i] = voucher
+            held.append(j)
+            why.append(i)
+        if held:
+            keys = iter(deletable)
+            for voucher, i in zip(page.vouchers.at(held), why, strict=True):
+                if i >= 0:
+                    self.kept[i] = voucher
+                elif i == _UNMANAGED:
+                    self.unmanaged.append(voucher)
+                else:
+                    self.deletable[next(keys)] = voucher
         for assignment in page.voucher_assignments:
             # Assignments may be paged on their own cursor: gathered from every page.
             self.rate_ids.setdefault(assignment.voucher_id, []).append(assignment.rate_id)

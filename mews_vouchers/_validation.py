@@ -38,6 +38,9 @@ T = TypeVar("T")
 Errors = list[tuple[str, str]]
 
 _NEEDS_COMPANY = (VoucherType.PARTNER_COMPANY, VoucherType.TRAVEL_AGENCY)
+_PUBLIC = VoucherType.PUBLIC
+_PARTNER_COMPANY = VoucherType.PARTNER_COMPANY
+_TRAVEL_AGENCY = VoucherType.TRAVEL_AGENCY
 
 
 def _raise_if(errors: Errors) -> None:
@@ -104,11 +107,24 @@ def validate_voucher_parameters(
     With *unique_keys*, an external identifier repeated within a service is refused too
     (sync checks its keys itself, and says why in its own words).
     """
+    index_voucher_parameters(items, name, unique_keys=unique_keys)
+
+
+def index_voucher_parameters(
+    items: Sequence[object], name: str = "params", *, unique_keys: bool = True
+) -> dict[int, dict[str, int]]:
+    """Check every item as :func:`validate_voucher_parameters` does; return their keys.
+
+    The index holds, for each service (by its UUID's int), each external identifier at
+    the first position that holds it: sync's index, built in the same loop.
+    """
     errors: Errors = []
     known_types = VoucherType._value2member_map_
     # External identifiers seen, by service (its UUID's int: UUID.__hash__ is Python code);
     # dicts of strings and ints are not tracked by the garbage collector, tuples would be.
     keys: dict[int, dict[str, int]] = {}
+    service: uuid.UUID | None = None  # the service of *seen*, most often every item's
+    seen: dict[str, int] = {}
     for i, item in enumerate(items):
         if type(item) is not VoucherParameters and not isinstance(item, VoucherParameters):
             errors.append(
@@ -116,47 +132,47 @@ def validate_voucher_parameters(
             )
             continue
         # The common case, every rule met, runs inline; a broken rule is described below.
+        # (This loop runs for every item of every add and sync: each test is the cheapest
+        # that decides the common case, a public voucher with a short ASCII name.)
         text = item.name
-        if type(text) is not str or not text.isascii() or not 1 <= len(text) <= MAX_NAME_LENGTH:
+        if type(text) is not str or not text.isascii() or not 0 < len(text) <= MAX_NAME_LENGTH:
             _text(errors, f"{name}[{i}].name", text, MAX_NAME_LENGTH, minimum=1)
         kind = item.type
-        if known_types.get(kind._value_) is not kind:
-            _type(errors, f"{name}[{i}].type", kind)
-        if kind in _NEEDS_COMPANY and item.company_id is None:
-            errors.append((f"{name}[{i}].company_id", f"required for type {kind.value}"))
+        if kind is not _PUBLIC:
+            if known_types.get(kind._value_) is not kind:
+                _type(errors, f"{name}[{i}].type", kind)
+            if (kind is _PARTNER_COMPANY or kind is _TRAVEL_AGENCY) and item.company_id is None:
+                errors.append((f"{name}[{i}].company_id", f"required for type {kind.value}"))
         rates = item.assigned_rate_ids
         if rates is not None and (
             len(rates) > MAX_ASSIGNED_RATE_IDS or (len(rates) > 1 and len(set(rates)) != len(rates))
         ):
             _rate_ids(errors, f"{name}[{i}].assigned_rate_ids", rates)
-        start, end = item.occupiable_interval_start_utc, item.occupiable_interval_end_utc
-        if start is not None and end is not None and end < start:
-            _interval(errors, f"{name}[{i}].occupiable_interval_end_utc", start, end)
+        start = item.occupiable_interval_start_utc
+        if start is not None:
+            end = item.occupiable_interval_end_utc
+            if end is not None and end < start:
+                _interval(errors, f"{name}[{i}].occupiable_interval_end_utc", start, end)
         ext = item.external_identifier
-        if ext is not None:
-            if (
-                type(ext) is not str
-                or not ext.isascii()
-                or len(ext) > MAX_EXTERNAL_IDENTIFIER_LENGTH
-            ):
-                _text(
-                    errors, f"{name}[{i}].external_identifier", ext, MAX_EXTERNAL_IDENTIFIER_LENGTH
-                )
-            first = i
-            if unique_keys and isinstance(ext, str):
-                service = item.service_id.int
-                seen = keys.get(service)
-                if seen is None:
-                    seen = keys[service] = {}
-                first = seen.setdefault(ext, i)
-            if first != i:
-                _repeat(
-                    errors,
-                    f"{name}[{i}].external_identifier",
-                    f"{name}[{first}].external_identifier",
-                    "an external identifier of a service",
-                )
+        if ext is None:
+            continue
+        if type(ext) is not str or not ext.isascii() or len(ext) > MAX_EXTERNAL_IDENTIFIER_LENGTH:
+            _text(errors, f"{name}[{i}].external_identifier", ext, MAX_EXTERNAL_IDENTIFIER_LENGTH)
+            if not isinstance(ext, str):
+                continue
+        if item.service_id is not service:
+            service = item.service_id
+            seen = keys.setdefault(service.int, {})
+        first = seen.setdefault(ext, i)
+        if first != i and unique_keys:
+            _repeat(
+                errors,
+                f"{name}[{i}].external_identifier",
+                f"{name}[{first}].external_identifier",
+                "an external identifier of a service",
+            )
     _raise_if(errors)
+    return keys
 
 
 def validate_voucher_updates(items: Sequence[object], name: str = "updates") -> None:

@@ -258,8 +258,7 @@ class Resource(Generic[P, T]):
             return results
 
         async def add_chunk(chunk: list[Param]) -> list[T]:
-            keys = [adding.key(item) for item in chunk]
-            return await add_exactly_once(self._ctx, chunk, keys, send, partial(lookup, eid))
+            return await add_exactly_once(self._ctx, chunk, adding.key, send, partial(lookup, eid))
 
         return await self._write(adding.operation, items, add_chunk, on_progress, ledger)
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from .. import _sync, _sync_apply
 from .._batching import ProgressCallback, WriteLedger
 from .._constants import VOUCHERS_ADD, VOUCHERS_DELETE, VOUCHERS_GET_ALL, VOUCHERS_UPDATE
-from .._fastwire import decode
+from .._fastwire import LazyPage, decode, decode_lazily
 from .._merge import VoucherMerge
 from .._models import (
     ActivityState,
@@ -72,7 +72,15 @@ def _param_key(params: VoucherParameters) -> Key | None:
     return None if ext is None else (params.service_id, ext)
 
 
+def _lazy_vouchers_of(page: LazyPage) -> list[Voucher]:
+    # A Lazy is read as the machinery reads a page's list: its length, its last item,
+    # its items in order.
+    return cast(list[Voucher], page.vouchers)
+
+
 _PAGING = Paging(operation=VOUCHERS_GET_ALL, parse=_page, items_of=_vouchers_of)
+# iter_all and sync read the same pages, their vouchers built only as they are read.
+_LAZY_PAGING = Paging(operation=VOUCHERS_GET_ALL, parse=decode_lazily, items_of=_lazy_vouchers_of)
 _ADDING = Adding(
     operation=VOUCHERS_ADD,
     kind=VoucherParameters,
@@ -115,6 +123,7 @@ class Vouchers(Resource[VouchersResult, Voucher]):
     def __init__(self, ctx: Context, *, codes: VoucherCodes) -> None:
         super().__init__(ctx, _PAGING)
         self._codes = codes  # sync reads and writes codes too
+        self._lazily = Resource(ctx, _LAZY_PAGING)
 
     async def add(
         self,
@@ -304,7 +313,14 @@ class Vouchers(Resource[VouchersResult, Voucher]):
             updated_utc=updated_utc,
             extent=extent,
         )
-        return self._items(query)
+        # Each voucher is built as the loop reaches it (a slice at a time, see Lazy): a
+        # page waiting its turn holds records the collector does not track (but for their
+        # ids), and the vouchers a caller drops die young.  The pages are never handed out.
+        return cast(ItemStream[VouchersResult, Voucher], self._lazily._items(query))
+
+    def _pages_lazily(self, query: VoucherQuery) -> PageStream[LazyPage]:
+        """Stream the pages of *query* as iter_pages does, their vouchers built as read."""
+        return self._lazily._pages(query)
 
     # -- sync (the work is in _sync and _sync_apply) -----------------------------------------
 

@@ -28,7 +28,7 @@ from mews_vouchers import (
 )
 from mews_vouchers import _fastwire as fastwire
 from mews_vouchers._converter import parse_datetime, structure
-from mews_vouchers._fastwire import _ENVELOPES, decode, loads_object
+from mews_vouchers._fastwire import _ENVELOPES, Lazy, decode, decode_lazily, loads_object
 from mews_vouchers._ids import parse_uuid
 from mews_vouchers._models import VoucherCodeResult, VoucherWriteResult
 from mews_vouchers.testing import Hotel
@@ -85,6 +85,27 @@ def assert_same_reading(body: bytes, cls: type[Any]) -> None:
         assert type(chosen) is type(reference), (chosen, reference)
     else:
         assert shape(chosen) == shape(reference)
+    if cls is VouchersResult:
+        assert_same_lazy_reading(body, reference)
+
+
+def assert_same_lazy_reading(body: bytes, reference: Any) -> None:
+    """A page read lazily (iter_all, sync) gives the converter's models, or the same refusal.
+
+    Its records, which sync compares without building models, hold each model's fields.
+    """
+    if isinstance(reference, Exception):
+        with pytest.raises(type(reference)):
+            decode_lazily(body)
+        return
+    lazy = decode_lazily(body)
+    built = list(lazy.vouchers)
+    page = VouchersResult(**{**attrs.asdict(lazy, recurse=False), "vouchers": built})
+    assert shape(page) == shape(reference)
+    for record, model in zip(lazy.vouchers.records, built, strict=True):
+        assert {f.name: shape(getattr(record, f.name)) for f in attrs.fields(Voucher)} == {
+            f.name: shape(getattr(model, f.name)) for f in attrs.fields(Voucher)
+        }
 
 
 # --- generated wire values --------------------------------------------------------------------
@@ -425,6 +446,23 @@ def test_a_page_shares_its_repeated_ids() -> None:
     assert len({id(v.service_id) for v in vouchers}) == 1
     assert len({id(v.enterprise_id) for v in vouchers}) == 1
     assert len({id(v.id) for v in vouchers}) == 5
+
+
+def test_a_lazy_page_builds_its_vouchers_as_they_are_read() -> None:
+    """Lazy: a length, any index or slice, positions, and iteration, each built alike."""
+    body = orjson.dumps(
+        {"Vouchers": [_voucher(Name=f"V{n}", Id=str(uuid.UUID(int=n))) for n in range(600)]}
+    )
+    page = decode_lazily(body)
+    every = decode(body, VouchersResult).vouchers
+    assert isinstance(page.vouchers, Lazy) and len(page.vouchers) == 600
+    assert list(page.vouchers) == every
+    assert page.vouchers[-1] == every[-1] and page.vouchers[5:9] == every[5:9]
+    assert page.vouchers.at([3, 599, 3]) == [every[3], every[599], every[3]]
+    assert all(not isinstance(r, Voucher) for r in page.vouchers.records)
+    fallback = decode_lazily(orjson.dumps({"Vouchers": [_voucher(Type="Corporate")]}))
+    assert isinstance(fallback.vouchers.records[0], Voucher)  # the converter's: models already
+    assert fallback.vouchers[0].type.value == "Corporate"
 
 
 def test_response_models_are_slotted_and_behave_as_before() -> None:

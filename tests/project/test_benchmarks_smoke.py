@@ -39,6 +39,11 @@ EXPECTED_FIGURES = [
     "8b portfolio in one process, add: CPU per 1000-voucher request / budget",
     "8c portfolio in one process, iter_all: CPU per 1000-voucher request / budget, GC tuned",
     "8d portfolio in one process, add: CPU per 1000-voucher request / budget, GC tuned",
+    "8e portfolio in one process, floor (aiohttp + orjson) iter_all: CPU per 1000-voucher"
+    " request / budget",
+    "8f portfolio in one process, floor (aiohttp + orjson) add: CPU per 1000-voucher request"
+    " / budget",
+    "8g this machine's speed: orjson.loads of a 1000-voucher page / the goal's",
     "4a iter_all memory: peak RSS - RSS after page 1",
     "4b iter_all memory: RSS at N - RSS at N/4",
 ]
