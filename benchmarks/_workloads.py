@@ -20,8 +20,11 @@ import orjson
 
 from mews_vouchers import UNSET, VoucherParameters, VouchersResult, VoucherType, VoucherUpdate
 from mews_vouchers._converter import encode, structure, unstructure
+from mews_vouchers._envelopes import (
+    VoucherAddRequest,
+    VoucherUpdateRequest,
+)
 from mews_vouchers._fastwire import decode
-from mews_vouchers._models import VoucherAddRequest, VoucherUpdateRequest
 from mews_vouchers.testing import MewsSimulator
 
 from ._peers import PdVouchersPage

@@ -41,6 +41,10 @@ import msgspec
 import orjson
 
 from ._converter import ACTIVITY_FIELDS, pascal, settle_activity, structure, to_utc
+from ._envelopes import (
+    VoucherCodeResult,
+    VoucherWriteResult,
+)
 from ._ids import CACHED, parse_uuid
 from ._models import (
     Company,
@@ -48,9 +52,7 @@ from ._models import (
     Voucher,
     VoucherAssignment,
     VoucherCode,
-    VoucherCodeResult,
     VouchersResult,
-    VoucherWriteResult,
 )
 
 __all__ = ["Lazy", "LazyPage", "decode", "decode_lazily", "loads_object"]

@@ -11,7 +11,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from ._models import Voucher, VoucherCode, VoucherCodeResult, VouchersResult
+from ._envelopes import (
+    VoucherCodeResult,
+)
+from ._models import (
+    Voucher,
+    VoucherCode,
+    VouchersResult,
+)
 
 
 def code_key(code: VoucherCode) -> object:

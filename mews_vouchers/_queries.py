@@ -18,14 +18,16 @@ from typing import Any, Protocol
 import attrs
 
 from ._converter import pascal, unstructure
+from ._envelopes import (
+    Limitation,
+    VoucherCodeFilter,
+    VoucherFilter,
+)
 from ._errors import MewsValidationError
 from ._models import (
     ActivityState,
-    Limitation,
     TimeInterval,
-    VoucherCodeFilter,
     VoucherExtent,
-    VoucherFilter,
 )
 from ._pagination import plan, split_interval, split_values
 from ._validation import (

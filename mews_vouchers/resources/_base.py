@@ -18,10 +18,12 @@ import attrs
 from .. import _telemetry as telemetry
 from .._batching import ChunkError, ProgressCallback, WriteLedger, run_chunked
 from .._converter import unstructure
+from .._envelopes import (
+    Limitation,
+)
 from .._errors import MewsError, MewsValidationError
 from .._exactly_once import add_exactly_once
 from .._fastwire import loads_object
-from .._models import Limitation
 from .._pagination import CursorChain, ItemStream, PageStream
 from .._queries import ChainSpec, Query
 from .._requester import AttemptRecord

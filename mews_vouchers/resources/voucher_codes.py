@@ -12,15 +12,17 @@ from typing import TYPE_CHECKING
 
 from .._batching import ProgressCallback, WriteLedger
 from .._constants import VOUCHER_CODES_ADD, VOUCHER_CODES_DELETE, VOUCHER_CODES_GET_ALL
+from .._envelopes import (
+    VoucherCodeAddRequest,
+    VoucherCodeDeleteRequest,
+    VoucherCodeResult,
+)
 from .._fastwire import decode
 from .._merge import CodeMerge
 from .._models import (
     TimeInterval,
     VoucherCode,
-    VoucherCodeAddRequest,
-    VoucherCodeDeleteRequest,
     VoucherCodeParameters,
-    VoucherCodeResult,
 )
 from .._pagination import ItemStream, PageStream
 from .._queries import CodeQuery, code_query

@@ -16,20 +16,22 @@ from typing import TYPE_CHECKING, cast
 from .. import _sync, _sync_apply
 from .._batching import ProgressCallback, WriteLedger
 from .._constants import VOUCHERS_ADD, VOUCHERS_DELETE, VOUCHERS_GET_ALL, VOUCHERS_UPDATE
+from .._envelopes import (
+    VoucherAddRequest,
+    VoucherDeleteRequest,
+    VoucherUpdateRequest,
+    VoucherWriteResult,
+)
 from .._fastwire import LazyPage, decode, decode_lazily
 from .._merge import VoucherMerge
 from .._models import (
     ActivityState,
     TimeInterval,
     Voucher,
-    VoucherAddRequest,
-    VoucherDeleteRequest,
     VoucherExtent,
     VoucherParameters,
     VouchersResult,
     VoucherUpdate,
-    VoucherUpdateRequest,
-    VoucherWriteResult,
 )
 from .._pagination import ItemStream, PageStream
 from .._queries import VoucherQuery, by_identifiers, identifier_query, voucher_query

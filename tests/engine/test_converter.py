@@ -35,8 +35,7 @@ from mews_vouchers._converter import (
     to_wire,
     unstructure,
 )
-from mews_vouchers._ids import parse_uuid
-from mews_vouchers._models import (
+from mews_vouchers._envelopes import (
     Limitation,
     VoucherAddRequest,
     VoucherCodeAddRequest,
@@ -48,6 +47,7 @@ from mews_vouchers._models import (
     VoucherUpdateRequest,
     VoucherWriteResult,
 )
+from mews_vouchers._ids import parse_uuid
 from tests.support.docs_examples import examples, operation_of
 
 AUTH = ("ClientToken", "AccessToken", "Client")

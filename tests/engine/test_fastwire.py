@@ -28,9 +28,12 @@ from mews_vouchers import (
 )
 from mews_vouchers import _fastwire as fastwire
 from mews_vouchers._converter import parse_datetime, structure
+from mews_vouchers._envelopes import (
+    VoucherCodeResult,
+    VoucherWriteResult,
+)
 from mews_vouchers._fastwire import _ENVELOPES, Lazy, decode, decode_lazily, loads_object
 from mews_vouchers._ids import parse_uuid
-from mews_vouchers._models import VoucherCodeResult, VoucherWriteResult
 from mews_vouchers.testing import Hotel
 from tests.support.docs_examples import examples, operation_of
 
