@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
 
 import anyio
 import pytest
 
-from tests.support.redis_server import require_redis_py, running_redis
+from tests.support.redis_server import require_redis_py
 
 require_redis_py()
 
@@ -20,11 +19,6 @@ from mews_vouchers.testing import Hotel, MewsSimulator  # noqa: E402
 from mews_vouchers.testing._redis_server import RedisServer  # noqa: E402
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    yield from running_redis()
 
 
 def environment(sim: MewsSimulator, **extra: str) -> dict[str, str]:

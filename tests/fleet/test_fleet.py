@@ -12,7 +12,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -24,11 +24,10 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from tests.conftest import make_client
 from tests.support import fleet_worker
-from tests.support.redis_server import require_redis_py, running_redis, until
+from tests.support.redis_server import require_redis_py, until
 
 require_redis_py()
 
-import redis  # noqa: E402
 import redis.asyncio as aioredis  # noqa: E402
 
 from mews_vouchers import RateLimit  # noqa: E402
@@ -36,24 +35,11 @@ from mews_vouchers._constants import VOUCHERS_ADD  # noqa: E402
 from mews_vouchers._redis_script import slot_keys  # noqa: E402
 from mews_vouchers.redis import RedisRateLimit  # noqa: E402
 from mews_vouchers.testing import Fault, Hotel, MewsSimulator  # noqa: E402
-from mews_vouchers.testing._redis_server import RedisServer  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 
 WORKER = Path(fleet_worker.__file__)
 LIMIT = RateLimit(20, 2.0)
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    yield from running_redis()
-
-
-@pytest.fixture
-def redis_url(redis_server: RedisServer) -> str:
-    with redis.Redis.from_url(redis_server.url) as r:
-        r.flushall()
-    return redis_server.url
 
 
 class Worker:

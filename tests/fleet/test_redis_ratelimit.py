@@ -45,19 +45,6 @@ pytestmark = pytest.mark.anyio
 LIMIT = RateLimit(5, 0.5)
 
 
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    yield from running_redis()
-
-
-@pytest.fixture
-def redis_url(redis_server: RedisServer) -> str:
-    """The shared server, emptied before each test (the simulator's tokens repeat)."""
-    with redis.Redis.from_url(redis_server.url) as r:
-        r.flushall()
-    return redis_server.url
-
-
 @pytest.fixture
 def own_redis() -> Iterator[RedisServer]:
     """A server of the test's own, which it may stop."""
