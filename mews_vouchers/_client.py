@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import time
 from collections.abc import Mapping
 from types import TracebackType
@@ -65,23 +66,36 @@ def _require_int(name: str, value: object, low: int, high: int | None = None) ->
     return value
 
 
+# The password of a URL's user information, up to the "@" that ends it.
+_URL_PASSWORD = re.compile(r"(//[^/?#@:]*):[^/?#]*@")
+
+
 def _require_base_url(value: object) -> str:
     """Return *value* without trailing slashes if it is a URL requests can be sent to."""
     given = _require_text("base_url", value).strip()
+    # A password is a secret: no message shows it, even of a URL that does not parse.
+    shown = _URL_PASSWORD.sub(r"\1:***@", given)
     try:
         url = yarl.URL(given)
         port = url.port  # yarl checks the range when parsing; 0 is no port to connect to
     except ValueError as exc:
-        raise MewsConfigError(f"base_url is not a valid URL ({exc}): {given!r}") from None
+        raise MewsConfigError(f"base_url is not a valid URL ({exc}): {shown!r}") from None
     if url.scheme not in ("http", "https"):
-        raise MewsConfigError(f"base_url must start with http:// or https://, got {given!r}")
+        raise MewsConfigError(f"base_url must start with http:// or https://, got {shown!r}")
     host = url.raw_host
     if not host or any(char.isspace() for char in host):
-        raise MewsConfigError(f"base_url has no valid host: {given!r}")
+        raise MewsConfigError(f"base_url has no valid host: {shown!r}")
     if port is None or not 0 < port < 65536:
-        raise MewsConfigError(f"base_url has a port outside 1..65535: {given!r}")
+        raise MewsConfigError(f"base_url has a port outside 1..65535: {shown!r}")
     if url.query_string or url.fragment:
-        raise MewsConfigError(f"base_url must not have a query or fragment: {given!r}")
+        raise MewsConfigError(f"base_url must not have a query or fragment: {shown!r}")
+    if url.raw_user is not None or url.raw_password is not None:
+        # aiohttp would send them as Basic authentication, which the API does not take,
+        # and the URL is shown in reprs, logs and spans: refused rather than kept.
+        raise MewsConfigError(
+            "base_url must not hold a user or password (the API authenticates by the "
+            f"tokens in each request's body): {shown!r}"
+        )
     return given.rstrip("/")
 
 

@@ -81,6 +81,30 @@ def test_bad_configuration_names_the_parameter(override: dict[str, Any], named: 
 
 
 @pytest.mark.parametrize(
+    "given",
+    [
+        "https://user:s3cret-pw@api.mews.com",
+        "https://user:s3cret-pw@api.mews.com:99999",  # refused for its port first
+        "ftp://user:s3cret-pw@api.mews.com",
+        "https://:s3cret-pw@api.mews.com/path",
+        "https://user:s3cret-pw@[::1",  # does not parse at all
+    ],
+)
+def test_credentials_in_base_url_are_refused_and_never_shown(given: str) -> None:
+    """A base_url with a user or password is refused; no message shows the password."""
+    with pytest.raises(MewsConfigError, match="base_url") as info:
+        MewsClient(**{**GOOD, "base_url": given})
+    assert "s3cret-pw" not in str(info.value)
+    assert "s3cret-pw" not in repr(info.value)
+
+
+def test_a_user_without_password_in_base_url_is_refused() -> None:
+    """User information alone would be sent as Basic authentication too."""
+    with pytest.raises(MewsConfigError, match="user or password"):
+        MewsClient(**{**GOOD, "base_url": "https://someone@api.mews.com"})
+
+
+@pytest.mark.parametrize(
     ("given", "kept"),
     [
         ("https://api.mews.com/", "https://api.mews.com"),
