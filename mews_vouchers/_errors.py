@@ -70,10 +70,14 @@ class MewsConnectionError(MewsError):
 
 
 class MewsTimeoutError(MewsConnectionError):
-    """No answer arrived within the timeout; the request may have been applied."""
+    """No answer arrived within the timeout; the request may have been applied.
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, ambiguous=True)
+    ``ambiguous`` is False only when the server stopped taking the request before all of
+    it was sent: then it cannot have been applied.
+    """
+
+    def __init__(self, message: str, *, ambiguous: bool = True) -> None:
+        super().__init__(message, ambiguous=ambiguous)
 
 
 class MewsApiError(MewsError):

@@ -7,12 +7,15 @@ this module knows aiohttp and nothing of the API.  A failure on the network beco
 
 from __future__ import annotations
 
+import asyncio
 import math
 import warnings
 from collections.abc import AsyncGenerator
 from typing import Protocol, runtime_checkable
 
 import aiohttp
+import aiohttp.abc
+import aiohttp.payload
 import anyio
 import attrs
 
@@ -73,6 +76,42 @@ class Transport(Protocol):
         ...
 
 
+# The body goes out in parts this size (aiohttp's own point for waiting on the socket).
+_BODY_PART = 1 << 16
+
+
+class _Body(aiohttp.payload.BytesPayload):
+    """A request body that the server must keep taking: *timeout* with no progress ends it.
+
+    aiohttp's ``sock_read`` starts once the body is written, and nothing bounds the
+    writing: a server (or a proxy) that stops reading a body larger than the sockets'
+    buffers would hang the request for ever.  Each part must leave within *timeout*;
+    when one does not, ``stalled`` is set and the request fails, certainly not applied
+    (the server never had the whole body).
+    """
+
+    def __init__(self, body: bytes, timeout: float | None) -> None:
+        super().__init__(body, content_type="application/json")
+        self._timeout = timeout
+        self.stalled = False
+
+    async def write(self, writer: aiohttp.abc.AbstractStreamWriter) -> None:
+        await self.write_with_length(writer, None)
+
+    async def write_with_length(
+        self, writer: aiohttp.abc.AbstractStreamWriter, content_length: int | None
+    ) -> None:
+        body = memoryview(self._value)[:content_length]
+        for start in range(0, len(body), _BODY_PART):
+            try:
+                # asyncio's own timeout: this runs in aiohttp's writing task, not ours.
+                async with asyncio.timeout(self._timeout):
+                    await writer.write(body[start : start + _BODY_PART])
+            except TimeoutError:
+                self.stalled = True
+                raise
+
+
 class AiohttpTransport:
     """The aiohttp transport: one session per client, or the caller's, which it never closes."""
 
@@ -124,10 +163,12 @@ class AiohttpTransport:
         """POST *body* to ``base_url + path``; map network failures to MewsConnectionError."""
         session = await self._ensure_session()
         url = self._base_url + path
+        limit = None if math.isinf(timeout) else timeout
+        sending = _Body(body, limit)
         try:
             async with session.post(
                 url,
-                data=body,
+                data=sending,
                 headers=self._headers,
                 timeout=request_timeout(timeout),
                 allow_redirects=False,
@@ -137,7 +178,7 @@ class AiohttpTransport:
                 auto_decompress=True,
             ) as response:
                 # The answer has begun; a server dripping it out still gets *timeout* only.
-                with anyio.fail_after(None if math.isinf(timeout) else timeout):
+                with anyio.fail_after(limit):
                     payload = await self._read(response)
                 return RawResponse(
                     status=response.status,
@@ -154,15 +195,20 @@ class AiohttpTransport:
             raise MewsConnectionError(
                 f"timed out connecting to {self._base_url}", ambiguous=False
             ) from exc
-        except TimeoutError as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            if sending.stalled:
+                raise MewsTimeoutError(
+                    f"{url} took no part of the request for {timeout:g} s: it was not sent"
+                    " whole, so it was not applied",
+                    ambiguous=False,
+                ) from exc
+            if not isinstance(exc, TimeoutError):
+                raise MewsConnectionError(
+                    f"connection to {self._base_url} failed: {type(exc).__name__}: {exc}",
+                    ambiguous=True,
+                ) from exc
             raise MewsTimeoutError(
                 f"no answer from {url} within {timeout:g} s of sending the request"
-            ) from exc
-        except aiohttp.ClientError as exc:
-            # The request was written (or partly written): the server may have acted on it.
-            raise MewsConnectionError(
-                f"connection to {self._base_url} failed: {type(exc).__name__}: {exc}",
-                ambiguous=True,
             ) from exc
 
     async def _read(self, response: aiohttp.ClientResponse) -> bytes:

@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
+import aiohttp
 import anyio
 import anyio.to_thread
 import orjson
@@ -453,6 +455,86 @@ async def test_a_server_that_never_answers(operation: str) -> None:
         error, ambiguous = single_failure(error)
         assert ambiguous is True
     assert isinstance(error, MewsTimeoutError)
+
+
+def _small_send_buffer(addr_info: Any) -> socket.socket:
+    """A client socket with a fixed 4 KiB send buffer (no autotuning), as on a slow link."""
+    family, kind, proto, _, _ = addr_info
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    return sock
+
+
+@contextlib.asynccontextmanager
+async def _never_reading() -> AsyncIterator[str]:
+    """A server that accepts connections and never reads from them; yields its base URL."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    listener.bind(("127.0.0.1", 0))
+    stop = asyncio.Event()
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await stop.wait()
+        writer.close()
+
+    server = await asyncio.start_server(hold, sock=listener)
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        server.close()
+        await server.wait_closed()
+
+
+# Writes of a full chunk with long texts: bodies of about 300 KB, which neither the two
+# sockets' buffers nor asyncio's own take whole.
+BIG_WRITES: dict[str, Call] = {
+    "vouchers.add": lambda c: c.vouchers.add(
+        [
+            VoucherParameters(
+                service_id=SERVICE,
+                name=f"{i:N>120}",
+                type=VoucherType.PUBLIC,
+                external_identifier=f"{i:0>120}",
+            )
+            for i in range(1000)
+        ],
+        enterprise_id=ENTERPRISE,
+    ),
+    "vouchers.update": lambda c: c.vouchers.update(
+        [VoucherUpdate(voucher_id=uuid.UUID(int=i + 1), name=f"{i:N>128}") for i in range(1000)],
+        enterprise_id=ENTERPRISE,
+    ),
+}
+
+
+@pytest.mark.parametrize("operation", sorted(BIG_WRITES))
+async def test_a_server_that_stops_reading_the_request(operation: str) -> None:
+    """A request body nobody takes ends after the timeout, certainly not applied.
+
+    The timeout bounds the wait between parts of the body going out, as it bounds the wait
+    between parts of the answer: without that, a proxy that stops reading hangs the call.
+    """
+    connector = aiohttp.TCPConnector(socket_factory=_small_send_buffer)
+    async with _never_reading() as base_url, aiohttp.ClientSession(connector=connector) as session:
+        client = MewsClient(
+            client_token="c" * 20,
+            access_token="a" * 20,
+            client="hostile tests 1.0",
+            base_url=base_url,
+            rate_limit=None,
+            retry=QUICK,
+            timeout=0.3,
+            session=session,
+        )
+        async with client:
+            error = await failure_of(client, BIG_WRITES[operation])
+    error, ambiguous = single_failure(error)
+    assert isinstance(error, MewsTimeoutError)
+    assert ambiguous is False
+    assert error.ambiguous is False
+    assert "not sent whole" in str(error)
+    assert client.stats.retries == 1  # not applied, so sent again, once (QUICK)
 
 
 async def test_an_answer_dripped_out_still_times_out() -> None:
