@@ -12,7 +12,7 @@ by side in one run, each contender on its own client, page 1000:
 - **sync**: ``sync(desired)``, the plan and then an apply with nothing to write.
 
 7a compares the CPU (``process_time()``, least of *repeat* interleaved runs) of plan
-and read: target <= 1.3.  7b compares the wall time (best of *repeat* interleaved runs)
+and read: target <= 1.3.  7b compares the wall time (best of *wall_repeat* interleaved runs)
 of sync and read: target <= 1.1.
 """
 
